@@ -1,0 +1,44 @@
+# mopsbot: `make demo` and `make test` work on a fresh machine with Python 3.11+ and nothing else.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo seed test lint format bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mopsbot needs Python 3.11 or newer (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Set up, seed the demo workspace and open the terminal chat on the embedded defaults.
+demo: setup
+	$(BIN)/mopsbot db upgrade
+	$(BIN)/mopsbot demo seed
+	$(BIN)/mopsbot chat
+
+seed: setup
+	$(BIN)/mopsbot demo seed
+
+## Set up and run the whole test suite (lint and layer contracts included).
+test: setup lint
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+
+format: setup
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/bench_seed.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from mopsbot.cli import main
+
+main()

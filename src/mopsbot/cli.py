@@ -1,0 +1,195 @@
+"""The `mopsbot` command line: a thin layer over documented Python functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mopsbot import __version__
+from mopsbot.config import ConfigError, Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    help="mopsbot: a Marketing-Operations copilot for Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+demo_app = typer.Typer(help="The demo workspace: seed the warehouse, show what is in it.", no_args_is_help=True)
+db_app = typer.Typer(help="The bot state store: apply migrations, show the schema revision.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(db_app, name="db")
+
+# Commands whose engine arrives with a later issue: they say so instead of crashing.
+PLANNED = {
+    "ask": ("Answer one question (JSON with --json).", 4, "Agent core"),
+    "serve": ("Run the Slack app (Socket Mode, or HTTP with --http).", 8, "The Slack app"),
+    "watch": ("Run anomaly checks on a schedule and post alerts to Slack.", 8, "The Slack app"),
+    "knowledge": ("Ingest and search the workspace's SOPs and stack docs.", 3, "Knowledge"),
+    "metrics": ("List, describe and query governed campaign metrics.", 5, "Campaign metrics"),
+    "models": ("Model cards and explanations of single predictions.", 6, "Prediction explanations"),
+    "approvals": ("List, show, approve and reject pending write actions.", 7, "Governed writes"),
+    "campaigns": ("Draft and lint campaign configs.", 7, "Governed writes"),
+    "changes": ("List and show change requests.", 7, "Governed writes"),
+    "eval": ("Run the offline evals suite and print a scorecard.", 4, "Agent core"),
+}
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        _fail(str(err), code=2)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _planned(name: str, help_text: str, issue: int, title: str) -> None:
+    def command(ctx: typer.Context) -> None:
+        _fail(f"`mopsbot {name}` is not built yet: it arrives with issue #{issue} ({title}).", code=3)
+
+    command.__doc__ = f"{help_text} (arrives with issue #{issue})"
+    app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
+
+
+for _name, (_help, _issue, _title) in PLANNED.items():
+    _planned(_name, _help, _issue, _title)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        console.print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def chat(
+    user: Annotated[str | None, typer.Option(help="Slack user id to act as (default MOPSBOT_LOCAL_USER).")] = None,
+) -> None:
+    """Chat with mopsbot in the terminal (/help, /whoami, /quit)."""
+    from mopsbot.terminal import run_chat
+
+    settings = _settings()
+    run_chat(settings, user or settings.local_user, console)
+
+
+@demo_app.command("seed")
+def demo_seed(
+    scale: Annotated[float, typer.Option(help="Volume multiplier; 25 gives about 10M touchpoints.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed and scale give the same data.")] = 7,
+    path: Annotated[Path | None, typer.Option(help="duckdb file to write (default MOPSBOT_WAREHOUSE_PATH).")] = None,
+) -> None:
+    """Generate the demo warehouse (deterministic) and apply the state-store migrations."""
+    from mopsbot.demo.generator import STEPS, generate
+    from mopsbot.store.db import Store, StoreUnavailable
+
+    settings = _settings()
+    target = path or settings.resolved_warehouse_path
+    if scale <= 0:
+        _fail("--scale must be greater than 0", code=2)
+    with Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("seeding", total=len(STEPS))
+
+        def step(name: str) -> None:
+            bar.update(task, description=name, completed=STEPS.index(name))
+
+        result = generate(target, seed=seed, scale=scale, progress=step)
+        bar.update(task, description="done", completed=len(STEPS))
+    console.print(f"demo warehouse written to {target}")
+    table = Table(show_edge=False)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in result.rows.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    try:
+        Store.open(settings.resolved_database_url).close()
+    except StoreUnavailable as err:
+        _fail(str(err))
+
+
+@demo_app.command("info")
+def demo_info(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show the demo warehouse's tables, row counts and data freshness."""
+    from mopsbot.demo.inspect import WarehouseMissing, describe_warehouse
+
+    settings = _settings()
+    try:
+        info = describe_warehouse(settings.resolved_warehouse_path)
+    except WarehouseMissing as err:
+        _fail(str(err))
+    if json_out:
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return
+    console.print(str(settings.resolved_warehouse_path))
+    table = Table(show_edge=False)
+    for col in ("table", "rows", "latest"):
+        table.add_column(col)
+    for name, t in info["tables"].items():
+        table.add_row(name, f"{t['rows']:,}", str(t["latest"] or ""))
+    console.print(table)
+    console.print(f"seed {info['meta'].get('seed')}, scale {info['meta'].get('scale')}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply the state-store migrations (SQLite or PostgreSQL, per MOPSBOT_DATABASE_URL)."""
+    from mopsbot.store.db import StoreUnavailable, current_revision, make_engine, safe_url, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine, revision)
+        console.print(f"{safe_url(settings.resolved_database_url)} is at revision {current_revision(engine)}")
+    except StoreUnavailable as err:
+        _fail(str(err))
+    finally:
+        engine.dispose()
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the state store's migration revision and the newest one available."""
+    from sqlalchemy.exc import OperationalError
+
+    from mopsbot.store.db import current_revision, head_revision, make_engine, safe_url
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        rev = current_revision(engine)
+    except OperationalError as err:
+        _fail(f"cannot reach the state store at {safe_url(settings.resolved_database_url)}: {err.orig}")
+    finally:
+        engine.dispose()
+    console.print(f"current: {rev or 'none (run `mopsbot db upgrade`)'}; newest: {head_revision()}")
+
+
+def main() -> None:
+    app()
