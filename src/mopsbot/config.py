@@ -27,8 +27,8 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the environment variable."""
 
 
-def _alias(name: str) -> Any:
-    return Field(default=None, validation_alias=AliasChoices(name))
+def _alias(name: str, description: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(name), description=description)
 
 
 class Settings(BaseSettings):
@@ -65,8 +65,10 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM request, seconds.")
     llm_max_retries: int = Field(3, ge=0, le=10, description="Retries on 429 / 5xx, with backoff.")
     max_tool_rounds: int = Field(6, ge=1, le=20, description="Tool-calling rounds allowed in one turn.")
-    openai_base_url: str | None = _alias("OPENAI_BASE_URL")
-    openai_api_key: SecretStr | None = _alias("OPENAI_API_KEY")
+    openai_base_url: str | None = _alias(
+        "OPENAI_BASE_URL", "OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server)."
+    )
+    openai_api_key: SecretStr | None = _alias("OPENAI_API_KEY", "API key for that endpoint (never logged).")
     today: date | None = Field(
         None, description="Pins 'today' for relative periods (evals, demos). Default: the real date."
     )
@@ -74,10 +76,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # Slack
-    slack_bot_token: SecretStr | None = _alias("SLACK_BOT_TOKEN")
-    slack_app_token: SecretStr | None = _alias("SLACK_APP_TOKEN")
-    slack_signing_secret: SecretStr | None = _alias("SLACK_SIGNING_SECRET")
-    slack_api_url: str | None = _alias("SLACK_API_URL")
+    slack_bot_token: SecretStr | None = _alias("SLACK_BOT_TOKEN", "Bot token (xoxb-...) of the Slack app.")
+    slack_app_token: SecretStr | None = _alias("SLACK_APP_TOKEN", "App-level token (xapp-...) for Socket Mode.")
+    slack_signing_secret: SecretStr | None = _alias(
+        "SLACK_SIGNING_SECRET", "Verifies Slack's signed requests in HTTP mode."
+    )
+    slack_api_url: str | None = _alias(
+        "SLACK_API_URL", "Override of the Slack Web API base URL (tests point it at a fake server)."
+    )
     port: int = Field(3000, ge=1, le=65535, description="Port of `mopsbot serve --http`.")
 
     @model_validator(mode="after")

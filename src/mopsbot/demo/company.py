@@ -214,7 +214,12 @@ MQL_THRESHOLD = 65
 HORIZON_DAYS = 90
 
 # Injected incidents (docs/demo-company.md "What happened in the data").
-CPL_SPIKE = {"campaign": "2026-Q4_PSO_AI-Ops_EMEA", "from": date(2026, 10, 3), "spend_factor": 3.4}
+CPL_SPIKE = {
+    "campaign": "2026-Q4_PSO_AI-Ops_EMEA",
+    "from": date(2026, 10, 3),
+    "until": date(2026, 10, 29),  # audience expansion switched off on 2026-10-30
+    "spend_factor": 3.4,
+}
 BOUNCE_SPIKE = {
     "campaign": "2026-Q3_EML_Product-Update_NA",
     "date": date(2026, 9, 16),

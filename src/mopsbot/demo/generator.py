@@ -100,13 +100,14 @@ def _ad_daily(
 ) -> dict[str, np.ndarray]:
     """Daily spend (and ad delivery on ad platforms) for every campaign that costs money."""
     ids, day_idx, spend = [], [], []
+    spike_days = (days >= np.datetime64(co.CPL_SPIKE["from"])) & (days <= np.datetime64(co.CPL_SPIKE["until"]))
     for c in plan:
         if c.channel not in co.TRUE_CPL:
             continue
         d = np.nonzero(expected[c.campaign_id - 1] > 0)[0]
         s = expected[c.campaign_id - 1, d] * co.TRUE_CPL[c.channel][c.region] * rng.lognormal(0, 0.15, len(d))
         if c.name == co.CPL_SPIKE["campaign"]:
-            s = np.where(days[d] >= np.datetime64(co.CPL_SPIKE["from"]), s * co.CPL_SPIKE["spend_factor"], s)
+            s = np.where(spike_days[d], s * co.CPL_SPIKE["spend_factor"], s)
         ids.append(np.full(len(d), c.campaign_id))
         day_idx.append(d)
         spend.append(np.round(s, 2))
@@ -116,9 +117,7 @@ def _ad_daily(
     clicks = np.full(len(cid), -1, dtype=np.int64)
     for name, (cpm, ctr) in co.PLATFORM_CPM_CTR.items():
         sel = platform == name
-        spike = np.array([plan[i - 1].name == co.CPL_SPIKE["campaign"] for i in cid[sel]]) & (
-            days[di[sel]] >= np.datetime64(co.CPL_SPIKE["from"])
-        )
+        spike = np.array([plan[i - 1].name == co.CPL_SPIKE["campaign"] for i in cid[sel]]) & spike_days[di[sel]]
         # audience expansion buys cheap, broad impressions that rarely click
         eff_cpm = np.where(spike, cpm * 0.55, cpm) * rng.lognormal(0, 0.1, sel.sum())
         imp = np.round(sp[sel] / eff_cpm * 1000).astype(np.int64)
