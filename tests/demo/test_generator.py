@@ -55,10 +55,10 @@ def q(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 
 def test_default_scale_volumes_and_period(con: duckdb.DuckDBPyConnection) -> None:
-    (leads, first, last), = q(con, "SELECT count(*), min(created_at)::DATE, max(created_at)::DATE FROM dim_lead")
+    ((leads, first, last),) = q(con, "SELECT count(*), min(created_at)::DATE, max(created_at)::DATE FROM dim_lead")
     assert 50_000 < leads < 80_000
     assert (str(first), str(last)) == (str(co.START), str(co.END))
-    (touches,), = q(con, "SELECT count(*) FROM fct_touchpoint")
+    ((touches,),) = q(con, "SELECT count(*) FROM fct_touchpoint")
     assert 300_000 < touches < 600_000
     assert q(con, "SELECT count(*) FROM dim_lead WHERE lead_id = 4411") == [(1,)]
 
@@ -73,8 +73,11 @@ def test_keys_join(con: duckdb.DuckDBPyConnection) -> None:
     """
     assert q(con, orphans) == [(0,)]
     # non-campaign channels carry no campaign; campaign channels always do
-    assert q(con, """SELECT count(*) FROM fct_touchpoint WHERE (campaign_id IS NULL) <>
-                     (channel IN ('organic_search', 'direct', 'referral'))""") == [(0,)]
+    assert q(
+        con,
+        """SELECT count(*) FROM fct_touchpoint WHERE (campaign_id IS NULL) <>
+                     (channel IN ('organic_search', 'direct', 'referral'))""",
+    ) == [(0,)]
 
 
 def test_lifecycle_order_and_horizon(con: duckdb.DuckDBPyConnection) -> None:
@@ -85,38 +88,52 @@ def test_lifecycle_order_and_horizon(con: duckdb.DuckDBPyConnection) -> None:
     assert q(con, "SELECT count(*) FROM dim_lead WHERE mql_at IS NOT NULL AND mql_score < 65 AND NOT demo_request") == [
         (0,)
     ]
-    assert q(con, "SELECT count(*) FROM fct_opportunity o JOIN dim_lead l USING (lead_id) "
-                  "WHERE o.created_at <> l.opportunity_at") == [(0,)]
+    assert q(
+        con,
+        "SELECT count(*) FROM fct_opportunity o JOIN dim_lead l USING (lead_id) WHERE o.created_at <> l.opportunity_at",
+    ) == [(0,)]
 
 
 def test_ratios_are_realistic(con: duckdb.DuckDBPyConnection) -> None:
-    (mql_rate, opp_rate), = q(con, "SELECT avg((mql_at IS NOT NULL)::INT), avg((opportunity_at IS NOT NULL)::INT) "
-                                   "FROM dim_lead")
+    ((mql_rate, opp_rate),) = q(
+        con, "SELECT avg((mql_at IS NOT NULL)::INT), avg((opportunity_at IS NOT NULL)::INT) FROM dim_lead"
+    )
     assert 0.2 < mql_rate < 0.5
     assert 0.04 < opp_rate < 0.15
-    (win_rate,), = q(con, "SELECT avg(is_won::INT) FROM fct_opportunity WHERE closed_at IS NOT NULL")
+    ((win_rate,),) = q(con, "SELECT avg(is_won::INT) FROM fct_opportunity WHERE closed_at IS NOT NULL")
     assert 0.2 < win_rate < 0.45
-    (ctr_search, ctr_social), = q(con, """SELECT sum(clicks) FILTER (platform = 'google_ads') /
+    ((ctr_search, ctr_social),) = q(
+        con,
+        """SELECT sum(clicks) FILTER (platform = 'google_ads') /
         sum(impressions) FILTER (platform = 'google_ads'), sum(clicks) FILTER (platform = 'linkedin_ads') /
-        sum(impressions) FILTER (platform = 'linkedin_ads') FROM fct_ad_daily""")
+        sum(impressions) FILTER (platform = 'linkedin_ads') FROM fct_ad_daily""",
+    )
     assert ctr_search > 3 * ctr_social  # search clicks far more than social, as in real ad data
 
 
 def test_seasonality_december_is_quieter_than_october(con: duckdb.DuckDBPyConnection) -> None:
-    (oct_, dec), = q(con, "SELECT count(*) FILTER (month(created_at) = 10 AND year(created_at) = 2025), "
-                          "count(*) FILTER (month(created_at) = 12 AND year(created_at) = 2025) FROM dim_lead")
+    ((oct_, dec),) = q(
+        con,
+        "SELECT count(*) FILTER (month(created_at) = 10 AND year(created_at) = 2025), "
+        "count(*) FILTER (month(created_at) = 12 AND year(created_at) = 2025) FROM dim_lead",
+    )
     assert dec < 0.75 * oct_
 
 
 def test_injected_cpl_spike(con: duckdb.DuckDBPyConnection) -> None:
-    cpl = dict(q(con, """
+    cpl = dict(
+        q(
+            con,
+            """
         WITH s AS (SELECT date_trunc('month', a.date) m, sum(spend) spend FROM fct_ad_daily a
                    JOIN dim_campaign c USING (campaign_id) WHERE c.channel = 'paid_social' AND c.region = 'EMEA'
                    GROUP BY 1),
              l AS (SELECT date_trunc('month', created_at) m, count(*) leads FROM dim_lead d
                    JOIN dim_campaign c ON c.campaign_id = d.source_campaign_id
                    WHERE c.channel = 'paid_social' AND c.region = 'EMEA' GROUP BY 1)
-        SELECT strftime(m, '%Y-%m'), spend / leads FROM s JOIN l USING (m)"""))
+        SELECT strftime(m, '%Y-%m'), spend / leads FROM s JOIN l USING (m)""",
+        )
+    )
     october = float(cpl.pop("2026-10"))
     baseline = np.median([float(v) for v in cpl.values()])
     assert october > 170 > max(float(v) for v in cpl.values())
@@ -124,37 +141,68 @@ def test_injected_cpl_spike(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_injected_bounce_spike(con: duckdb.DuckDBPyConnection) -> None:
-    rows = q(con, """SELECT c.campaign_name, s.send_date, s.hard_bounces / s.sends FROM fct_email_send s
-                     JOIN dim_campaign c USING (campaign_id) ORDER BY 3 DESC LIMIT 2""")
+    rows = q(
+        con,
+        """SELECT c.campaign_name, s.send_date, s.hard_bounces / s.sends FROM fct_email_send s
+                     JOIN dim_campaign c USING (campaign_id) ORDER BY 3 DESC LIMIT 2""",
+    )
     (name, day, rate), (_, _, runner_up) = rows
     assert (name, str(day)) == (co.BOUNCE_SPIKE["campaign"], str(co.BOUNCE_SPIKE["date"]))
     assert rate > 0.05 > 0.02 > runner_up
 
 
 def test_injected_duplicate_leads_differ_only_in_case(con: duckdb.DuckDBPyConnection) -> None:
-    rows = q(con, """SELECT lower(email), count(*), count(DISTINCT email), max(created_at)::DATE FROM dim_lead
-                     GROUP BY 1 HAVING count(*) > 1""")
+    rows = q(
+        con,
+        """SELECT lower(email), count(*), count(DISTINCT email), max(created_at)::DATE FROM dim_lead
+                     GROUP BY 1 HAVING count(*) > 1""",
+    )
     assert len(rows) == co.DUPLICATE_IMPORT["leads_per_scale"]
-    assert all(n == 2 and distinct == 2 and str(day) == str(co.DUPLICATE_IMPORT["date"]) for _, n, distinct, day in rows)
+    assert all(
+        n == 2 and distinct == 2 and str(day) == str(co.DUPLICATE_IMPORT["date"]) for _, n, distinct, day in rows
+    )
 
 
 def test_label_follows_the_documented_generating_process(con: duckdb.DuckDBPyConnection) -> None:
     """A logistic fit on the generated leads recovers the documented coefficients' signs and rough sizes."""
-    cols = ["seniority_level", "web_visits_30d", "email_clicks_90d", "webinar_attended", "demo_request",
-            "intent_score", "is_personal_email"]
-    data = con.execute(f"""SELECT {', '.join(cols)}, opportunity_at IS NOT NULL FROM dim_lead
+    cols = [
+        "seniority_level",
+        "web_visits_30d",
+        "email_clicks_90d",
+        "webinar_attended",
+        "demo_request",
+        "intent_score",
+        "is_personal_email",
+    ]
+    data = con.execute(f"""SELECT {", ".join(cols)}, opportunity_at IS NOT NULL FROM dim_lead
                            WHERE created_at < DATE '2026-07-31'
                            AND lower(email) NOT IN (SELECT lower(email) FROM dim_lead GROUP BY 1 HAVING count(*) > 1)
                         """).fetchnumpy()
-    x = np.column_stack([
-        data["seniority_level"], np.log1p(data["web_visits_30d"]), data["email_clicks_90d"],
-        data["webinar_attended"], data["demo_request"], data["intent_score"] - 50.0, data["is_personal_email"],
-    ]).astype(float)
+    x = np.column_stack(
+        [
+            data["seniority_level"],
+            np.log1p(data["web_visits_30d"]),
+            data["email_clicks_90d"],
+            data["webinar_attended"],
+            data["demo_request"],
+            data["intent_score"] - 50.0,
+            data["is_personal_email"],
+        ]
+    ).astype(float)
     y = data[next(k for k in data if k not in cols)].astype(float)
     w = _logistic_fit(x, y)
-    expected = [co.LABEL_COEF[k] for k in ("seniority_level", "log1p_web_visits_30d", "email_clicks_90d",
-                                           "webinar_attended", "demo_request", "intent_centered",
-                                           "is_personal_email")]
+    expected = [
+        co.LABEL_COEF[k]
+        for k in (
+            "seniority_level",
+            "log1p_web_visits_30d",
+            "email_clicks_90d",
+            "webinar_attended",
+            "demo_request",
+            "intent_centered",
+            "is_personal_email",
+        )
+    ]
     assert np.all(np.sign(w[1:]) == np.sign(expected))
     assert np.allclose(w[1:], expected, rtol=0.35, atol=0.02)
 
@@ -172,9 +220,16 @@ def _logistic_fit(x: np.ndarray, y: np.ndarray, iters: int = 25) -> np.ndarray:
 
 
 def test_label_log_odds_matches_coefficients() -> None:
-    leads = {"seniority": np.array([4]), "size": np.array([3]), "web_visits": np.array([0]),
-             "email_clicks": np.array([0]), "webinar": np.array([True]), "demo": np.array([True]),
-             "intent": np.array([50]), "channel": np.array([co.CHANNELS.index("direct")]),
-             "personal": np.array([False])}
+    leads = {
+        "seniority": np.array([4]),
+        "size": np.array([3]),
+        "web_visits": np.array([0]),
+        "email_clicks": np.array([0]),
+        "webinar": np.array([True]),
+        "demo": np.array([True]),
+        "intent": np.array([50]),
+        "channel": np.array([co.CHANNELS.index("direct")]),
+        "personal": np.array([False]),
+    }
     expected = co.LABEL_INTERCEPT + 4 * 0.45 + 0.7 + 0.9 + 1.8 + 0.5
     assert label_log_odds(leads)[0] == pytest.approx(expected)

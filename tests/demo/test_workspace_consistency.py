@@ -76,8 +76,16 @@ def test_policy_rules_cite_documents_that_exist() -> None:
     assert cited <= set(DOCS), cited - set(DOCS)
 
 
-LABELS = {"paid_search": "Paid search", "paid_social": "Paid social", "content_syndication": "Content syndication",
-          "events": "Event", "webinar": "Webinar", "email": "Email", "nurture": "Nurture", "event": "Event"}
+LABELS = {
+    "paid_search": "Paid search",
+    "paid_social": "Paid social",
+    "content_syndication": "Content syndication",
+    "events": "Event",
+    "webinar": "Webinar",
+    "email": "Email",
+    "nurture": "Nurture",
+    "event": "Event",
+}
 
 
 def test_cpl_sop_states_the_policy_thresholds() -> None:
@@ -140,7 +148,9 @@ def test_runbooks_name_the_injected_incidents() -> None:
 def test_warehouse_doc_columns_exist(con: duckdb.DuckDBPyConnection) -> None:
     """Every column the warehouse doc lists (first cell `name` of a table under a '## <table>' heading) exists."""
     text = body("stack-warehouse-mops-dw")
-    actual = {t: {c[0] for c in con.execute(f"DESCRIBE {t}").fetchall()} for (t,) in con.execute("SHOW TABLES").fetchall()}
+    actual = {
+        t: {c[0] for c in con.execute(f"DESCRIBE {t}").fetchall()} for (t,) in con.execute("SHOW TABLES").fetchall()
+    }
     checked = 0
     for section in re.split(r"^#+ ", text, flags=re.M)[1:]:
         heading = section.split("\n", 1)[0]
@@ -159,7 +169,7 @@ def test_warehouse_doc_columns_exist(con: duckdb.DuckDBPyConnection) -> None:
 def test_program_types_and_codes_match_the_generator() -> None:
     assert {k: (v["code"], v["channel"]) for k, v in POLICY["program_types"].items()} == co.PROGRAM_TYPES
     assert set(POLICY["channels"]) == set(co.CHANNELS)
-    assert REGIONS == list(co.REGIONS)
+    assert list(co.REGIONS) == REGIONS
 
 
 def test_every_channel_and_region_of_the_policy_is_in_the_data(con: duckdb.DuckDBPyConnection) -> None:
@@ -182,7 +192,11 @@ def test_campaigns_follow_naming_utm_budget_and_consent_rules(con: duckdb.DuckDB
         m = pattern.match(name)
         assert m, name
         assert (m["year"], m["quarter"], m["code"], m["region"]) == (
-            str(start.year), str((start.month - 1) // 3 + 1), POLICY["program_types"][ptype]["code"], region)
+            str(start.year),
+            str((start.month - 1) // 3 + 1),
+            POLICY["program_types"][ptype]["code"],
+            region,
+        )
         assert src in POLICY["utm"]["sources"] and medium == POLICY["utm"]["medium_by_program_type"][ptype], name
         assert utm_campaign == name.lower() and all(slug.match(p) for p in utm_campaign.split("_")), name
         assert float(budget) <= POLICY["budget_caps"][ptype][region], f"{name} budget {budget} over the cap"
@@ -200,8 +214,9 @@ def test_the_only_cpl_breach_is_the_injected_one(con: duckdb.DuckDBPyConnection)
                    FROM dim_lead d JOIN dim_campaign c ON c.campaign_id = d.source_campaign_id GROUP BY ALL)
         SELECT strftime(m, '%Y-%m'), channel, region, spend / leads, leads FROM s JOIN l USING (m, channel, region)
     """).fetchall()
-    breaches = [(m, ch, r) for m, ch, r, cpl, leads in rows
-                if leads >= rules["min_leads_for_breach"] and cpl > rules[ch][r]]
+    breaches = [
+        (m, ch, r) for m, ch, r, cpl, leads in rows if leads >= rules["min_leads_for_breach"] and cpl > rules[ch][r]
+    ]
     assert breaches == [("2026-10", "paid_social", "EMEA")]
 
 

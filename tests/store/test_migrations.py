@@ -37,11 +37,25 @@ TABLES = {
 }
 
 
+def _pending(**fields: object) -> PendingAction:
+    values: dict[str, object] = {
+        "kind": "change_request",
+        "summary": "s",
+        "payload": '{"title":"x"}',
+        "payload_hash": "a" * 64,
+        "risk": "low",
+        "required_group": "mops-directors",
+        "requester_id": "U07SC0005",
+        "expires_at": datetime.now(UTC) + timedelta(hours=72),
+    }
+    return PendingAction(**(values | fields))
+
+
 def test_upgrade_creates_every_table_at_head(store_url: str) -> None:
     engine = make_engine(store_url)
     upgrade(engine)
     assert current_revision(engine) == head_revision()
-    assert TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= TABLES
     engine.dispose()
 
 
@@ -61,7 +75,7 @@ def test_downgrade_and_upgrade_again(store_url: str) -> None:
     downgrade(engine, "base")
     assert not TABLES & set(inspect(engine).get_table_names())
     upgrade(engine)
-    assert TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= TABLES
     engine.dispose()
 
 
@@ -73,17 +87,7 @@ def test_round_trip_of_every_model(store_url: str) -> None:
         conv.messages.append(Message(role="user", user_id="U07SC0005", content="CPL by channel", data={"k": [1]}))
         s.add(conv)
         s.flush()
-        action = PendingAction(
-            kind="change_request",
-            summary="Add consent checkbox",
-            payload='{"title":"x"}',
-            payload_hash="a" * 64,
-            risk="high",
-            required_group="mops-directors",
-            requester_id="U07SC0005",
-            conversation_id=conv.id,
-            expires_at=now + timedelta(hours=72),
-        )
+        action = _pending(summary="Add consent checkbox", risk="high", conversation_id=conv.id)
         s.add(action)
         s.flush()
         s.add_all(
@@ -131,15 +135,7 @@ def test_an_event_id_is_processed_once(store_url: str) -> None:
 def test_an_action_executes_under_one_idempotency_key_only(store_url: str) -> None:
     store = Store.open(store_url)
     with store.session() as s:
-        a = PendingAction(
-            kind="k",
-            summary="s",
-            payload="{}",
-            payload_hash="0" * 64,
-            risk="low",
-            requester_id="U1",
-            expires_at=datetime.now(UTC),
-        )
+        a = _pending()
         s.add(a)
         s.flush()
         s.add(ActionExecution(action_id=a.id, idempotency_key="exec:1", status="running"))
