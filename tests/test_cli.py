@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mopsbot.cli import PLANNED, app
+from mopsbot.cli.app import PLANNED, app
 from mopsbot.config import Settings, env_name
 
 REPO = Path(__file__).resolve().parents[1]

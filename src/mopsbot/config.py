@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         None, description="Local Chroma directory (PersistentClient). Default: `<data_dir>/chroma`."
     )
     chroma_url: str | None = Field(None, description="Chroma server URL; when set, used instead of chroma_path.")
+    embeddings: Literal["minilm", "static", "openai"] = Field(
+        "minilm", description="Embedding backend of the knowledge index (see docs/embeddings.md)."
+    )
+    embedding_model: str = Field(
+        "text-embedding-3-small", description="Embedding model name when MOPSBOT_EMBEDDINGS=openai."
+    )
+    embedding_dimension: int = Field(1536, ge=8, description="Vector size of that embedding model.")
     workspace: Path = Field(Path(), description="Folder holding the workspace's knowledge/ and tools/.")
 
     # Agent

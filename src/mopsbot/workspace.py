@@ -45,3 +45,18 @@ def approver_groups(tools_dir: Path, user_id: str) -> list[str]:
     """The approver groups of tools/approvals.yaml that list `user_id`."""
     groups = tool_file(tools_dir, "approvals").get("groups") or {}
     return sorted(g for g, spec in groups.items() if user_id in (spec or {}).get("members", []))
+
+
+def channel_visibility(tools_dir: Path, channel_id: str) -> str:
+    """How visible a channel is: ops channels from tools/approvals.yaml, DMs (D...) and groups (G...) by id prefix.
+
+    Anything else is treated as public, so an unknown channel never sees more than public documents.
+    """
+    slack = tool_file(tools_dir, "approvals").get("slack") or {}
+    if channel_id in (slack.get("ops_channels") or []):
+        return "ops"
+    if channel_id.startswith("D"):
+        return "dm"
+    if channel_id.startswith("G"):
+        return "private"
+    return "public"

@@ -1,23 +1,19 @@
-"""The `mopsbot` command line: a thin layer over documented Python functions."""
+"""The root `mopsbot` command, the demo and db groups, chat, and the commands that later issues bring."""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mopsbot import __version__
-from mopsbot.config import ConfigError, Settings, load_settings
-
-console = Console()
-err_console = Console(stderr=True)
+from mopsbot.cli.common import console, fail, load
+from mopsbot.cli.knowledge import knowledge_app
 
 app = typer.Typer(
     help="mopsbot: a Marketing-Operations copilot for Slack.",
@@ -29,13 +25,13 @@ demo_app = typer.Typer(help="The demo workspace: seed the warehouse, show what i
 db_app = typer.Typer(help="The bot state store: apply migrations, show the schema revision.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(db_app, name="db")
+app.add_typer(knowledge_app, name="knowledge")
 
 # Commands whose engine arrives with a later issue: they say so instead of crashing.
 PLANNED = {
     "ask": ("Answer one question (JSON with --json).", 4, "Agent core"),
     "serve": ("Run the Slack app (Socket Mode, or HTTP with --http).", 8, "The Slack app"),
     "watch": ("Run anomaly checks on a schedule and post alerts to Slack.", 8, "The Slack app"),
-    "knowledge": ("Ingest and search the workspace's SOPs and stack docs.", 3, "Knowledge"),
     "metrics": ("List, describe and query governed campaign metrics.", 5, "Campaign metrics"),
     "models": ("Model cards and explanations of single predictions.", 6, "Prediction explanations"),
     "approvals": ("List, show, approve and reject pending write actions.", 7, "Governed writes"),
@@ -45,24 +41,9 @@ PLANNED = {
 }
 
 
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except ConfigError as err:
-        _fail(str(err), code=2)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
-    return settings
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
 def _planned(name: str, help_text: str, issue: int, title: str) -> None:
     def command(ctx: typer.Context) -> None:
-        _fail(f"`mopsbot {name}` is not built yet: it arrives with issue #{issue} ({title}).", code=3)
+        fail(f"`mopsbot {name}` is not built yet: it arrives with issue #{issue} ({title}).", code=3)
 
     command.__doc__ = f"{help_text} (arrives with issue #{issue})"
     app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
@@ -88,7 +69,7 @@ def chat(
     """Chat with mopsbot in the terminal (/help, /whoami, /quit)."""
     from mopsbot.terminal import run_chat
 
-    settings = _settings()
+    settings = load()
     run_chat(settings, user or settings.local_user, console)
 
 
@@ -102,10 +83,10 @@ def demo_seed(
     from mopsbot.demo.generator import STEPS, generate
     from mopsbot.store.db import Store, StoreUnavailable
 
-    settings = _settings()
+    settings = load()
     target = path or settings.resolved_warehouse_path
     if scale <= 0:
-        _fail("--scale must be greater than 0", code=2)
+        fail("--scale must be greater than 0", code=2)
     with Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
@@ -131,7 +112,7 @@ def demo_seed(
     try:
         Store.open(settings.resolved_database_url).close()
     except StoreUnavailable as err:
-        _fail(str(err))
+        fail(str(err))
 
 
 @demo_app.command("info")
@@ -139,11 +120,11 @@ def demo_info(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.
     """Show the demo warehouse's tables, row counts and data freshness."""
     from mopsbot.demo.inspect import WarehouseMissing, describe_warehouse
 
-    settings = _settings()
+    settings = load()
     try:
         info = describe_warehouse(settings.resolved_warehouse_path)
     except WarehouseMissing as err:
-        _fail(str(err))
+        fail(str(err))
     if json_out:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
@@ -162,13 +143,13 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     """Apply the state-store migrations (SQLite or PostgreSQL, per MOPSBOT_DATABASE_URL)."""
     from mopsbot.store.db import StoreUnavailable, current_revision, make_engine, safe_url, upgrade
 
-    settings = _settings()
+    settings = load()
     engine = make_engine(settings.resolved_database_url)
     try:
         upgrade(engine, revision)
         console.print(f"{safe_url(settings.resolved_database_url)} is at revision {current_revision(engine)}")
     except StoreUnavailable as err:
-        _fail(str(err))
+        fail(str(err))
     finally:
         engine.dispose()
 
@@ -180,12 +161,12 @@ def db_current() -> None:
 
     from mopsbot.store.db import current_revision, head_revision, make_engine, safe_url
 
-    settings = _settings()
+    settings = load()
     engine = make_engine(settings.resolved_database_url)
     try:
         rev = current_revision(engine)
     except OperationalError as err:
-        _fail(f"cannot reach the state store at {safe_url(settings.resolved_database_url)}: {err.orig}")
+        fail(f"cannot reach the state store at {safe_url(settings.resolved_database_url)}: {err.orig}")
     finally:
         engine.dispose()
     console.print(f"current: {rev or 'none (run `mopsbot db upgrade`)'}; newest: {head_revision()}")

@@ -1,0 +1,33 @@
+"""What every command shares: consoles, settings loading with clean errors, and failing with an exit code."""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from mopsbot.config import ConfigError, Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error (no traceback) and exit with `code`: 1 runtime failure, 2 bad input or configuration."""
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load() -> Settings:
+    """Settings for a command; a configuration error exits 2 with the variable named."""
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        fail(str(err), code=2)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
+    for noisy in ("alembic", "chromadb", "httpx", "httpx2", "bm25s"):
+        logging.getLogger(noisy).setLevel(quiet)
+    return settings
