@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/mopsbot db upgrade
 	$(BIN)/mopsbot demo seed
+	$(BIN)/mopsbot knowledge ingest
 	$(BIN)/mopsbot chat
 
 seed: setup
@@ -39,6 +40,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_seed.py
+	$(BIN)/python benchmarks/bench_knowledge.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from mopsbot.config import load_settings
 from mopsbot.demo.generator import generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,3 +73,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def knowledge_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Chroma directory holding the demo knowledge/ embedded with the default (MiniLM) embedder, built once."""
+    from mopsbot.knowledge.service import open_knowledge
+
+    path = tmp_path_factory.mktemp("chroma")
+    settings = load_settings(env_file=None, chroma_path=path, workspace=REPO)
+    report = open_knowledge(settings).index.ingest([settings.knowledge_dir])
+    assert not report.skipped, report.skipped
+    return path

@@ -27,6 +27,7 @@ class EmbeddingUnavailable(RuntimeError):
 class Embedder(Protocol):
     name: str
     dimension: int
+    relevance_floor: float  # best-passage cosine below which retrieval reports "nothing relevant"
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalized float32 vectors, one row per text."""
@@ -56,6 +57,7 @@ class MiniLMOnnxEmbedder:
 
     name = "minilm-l6-int8"
     dimension = 384
+    relevance_floor = 0.40  # answerable eval questions score >= 0.45 (docs/embeddings.md)
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -102,6 +104,7 @@ class StaticEmbedder:
 
     name = "tokenlearn-static-64"
     dimension = 64
+    relevance_floor = 0.30
 
     def embed(self, texts: list[str]) -> np.ndarray:
         try:
@@ -121,6 +124,7 @@ class OpenAIEmbedder:
         self.model = model
         self.name = f"openai-{model}"
         self.dimension = dimension
+        self.relevance_floor = 0.25  # untuned default for unknown models; the missing-terms check still applies
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

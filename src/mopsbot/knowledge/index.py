@@ -27,7 +27,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from mopsbot.knowledge.chunking import chunk_document, embedding_text
 from mopsbot.knowledge.documents import SUPPORTED, DocumentError, SourceDocument, doc_id_for, load_document
-from mopsbot.knowledge.embeddings import Embedder
+from mopsbot.knowledge.embeddings import Embedder, make_embedder
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (file, done, total)
@@ -51,11 +51,16 @@ class _ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
         return "mopsbot"
 
     def get_config(self) -> dict[str, Any]:
-        return {}
+        return {"embedder": self._embedder.name}
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> _ChromaEmbeddingFunction:  # pragma: no cover
-        raise NotImplementedError("mopsbot passes its embedding function explicitly")
+    def build_from_config(config: dict[str, Any]) -> _ChromaEmbeddingFunction:
+        """Rebuild from a stored collection config (only the offline embedders need no settings)."""
+        by_name = {"minilm-l6-int8": "minilm", "tokenlearn-static-64": "static"}
+        name = config.get("embedder", "")
+        if name not in by_name:
+            raise ValueError(f"embedder {name!r} needs settings; open the collection through KnowledgeIndex")
+        return _ChromaEmbeddingFunction(make_embedder(by_name[name]))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ of passing weak matches off as answers.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -23,9 +24,7 @@ from mopsbot.knowledge.index import KnowledgeIndex
 
 RRF_K = 60
 CANDIDATES = 20
-# Relevance floor on the best passage's cosine similarity (all-MiniLM-L6-v2), tuned on evals/retrieval
-# (answerable questions score 0.45 and up; see docs/embeddings.md).
-DENSE_FLOOR = 0.40
+FRESHNESS_CHECK_S = 5.0  # how often a retriever asks the store whether another process changed it
 _WORD = re.compile(r"[a-z][a-z0-9]*")
 # Field names, ids and codes (Lead_Score__c, INC-2026-011, 2026-Q4_PSO_AI-Ops_EMEA): passages containing them
 # verbatim form a third ranking in the fusion, since BM25 alone lets common words outweigh them.
@@ -83,6 +82,7 @@ class _KeywordIndex:
         self.metas = metas
         self.visibility = np.array([m["visibility"] for m in metas]) if metas else np.array([], dtype=str)
         self.texts = texts
+        self._lowered = [t.lower() for t in texts]
         corpus = [f"{m['title']} {m['section']}\n{t}" for t, m in zip(texts, metas, strict=True)]
         self.bm25 = bm25s.BM25()
         if corpus:
@@ -93,13 +93,17 @@ class _KeywordIndex:
         for doc, meta in zip(corpus, metas, strict=True):
             self.stems.setdefault(meta["visibility"], set()).update(_STEMMER.stemWords(_WORD.findall(doc.lower())))
 
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - one small cache per index object, dropped with it
+    def _known(self, visibilities: frozenset[str]) -> frozenset[str]:
+        return frozenset().union(*(self.stems.get(v, set()) for v in visibilities))
+
     def missing_terms(self, words: list[str], visibilities: frozenset[str]) -> tuple[str, ...]:
         """Query words that no visible document mentions and that are not everyday English.
 
         Everyday words are left out because a paraphrase may use them; a product name, acronym or jargon term that
         appears nowhere (TikTok, GA4, "retainer") means the documents do not cover the question.
         """
-        known = set().union(*(self.stems.get(v, set()) for v in visibilities))
+        known = self._known(visibilities)
         common = english_words()
         return tuple(
             w
@@ -124,8 +128,8 @@ class _KeywordIndex:
         """Chunks containing the identifiers verbatim (case-insensitive), most occurrences first."""
         needles = [i.lower() for i in identifiers]
         counts = [
-            (sum(text.lower().count(n) for n in needles), i)
-            for i, text in enumerate(self.texts)
+            (sum(text.count(n) for n in needles), i)
+            for i, text in enumerate(self._lowered)
             if self.metas[i]["visibility"] in visibilities
         ]
         return [i for c, i in sorted(counts, key=lambda x: (-x[0], x[1])) if c > 0][:k]
@@ -143,6 +147,7 @@ class Retriever:
         self.synonyms = {k.lower(): v for k, v in (synonyms or {}).items()}
         self._keywords: _KeywordIndex | None = None
         self._keywords_version: tuple[int, int] = (-1, -1)
+        self._checked_at = 0.0
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -153,21 +158,40 @@ class Retriever:
             self._keywords_version = (self.index.generation, len(ids))
 
     def _keyword_index(self) -> _KeywordIndex:
-        # The generation catches changes made in this process; the count catches most made by another one.
-        if self._keywords is None or (self.index.generation, self.index.collection.count()) != self._keywords_version:
+        # The generation catches changes made in this process at once; the chunk count, checked every few seconds,
+        # catches most changes made by another process (a replica or `mopsbot knowledge ingest`).
+        now = time.monotonic()
+        if self._keywords is None or self.index.generation != self._keywords_version[0]:
             self.refresh()
+        elif now - self._checked_at > FRESHNESS_CHECK_S:
+            self._checked_at = now
+            if self.index.collection.count() != self._keywords_version[1]:
+                self.refresh()
         assert self._keywords is not None
         return self._keywords
 
     def search(self, query: str, caller: CallerContext, k: int | None = None) -> SearchResult:
         """The top passages the caller may see, fused from dense and keyword rankings."""
-        k = k or self.top_k
-        visible = self.policy.visible(caller)
-        # team shorthand spelled out ("opp" -> "opportunity"); everything else, field names included, kept as typed
-        expanded = re.sub(r"[A-Za-z]\w*", lambda m: self.synonyms.get(m.group(0).lower(), m.group(0)), query)
-        words = _WORD.findall(expanded.lower())
+        expanded = self.expand(query)
         t0 = time.perf_counter()
         vector = self.index.embedder.embed([expanded])[0]
+        embed_ms = (time.perf_counter() - t0) * 1e3
+        result = self.search_vector(query, vector, caller, k)
+        result.timings_ms["embed"] = embed_ms
+        return result
+
+    def expand(self, query: str) -> str:
+        """The query with team shorthand spelled out ("opp" -> "opportunity"); field names kept as typed."""
+        return re.sub(r"[A-Za-z]\w*", lambda m: self.synonyms.get(m.group(0).lower(), m.group(0)), query)
+
+    def search_vector(
+        self, query: str, vector: np.ndarray, caller: CallerContext, k: int | None = None
+    ) -> SearchResult:
+        """`search` with the query's vector already computed (the embedding is the costly part)."""
+        k = k or self.top_k
+        visible = self.policy.visible(caller)
+        expanded = self.expand(query)
+        words = _WORD.findall(expanded.lower())
         t1 = time.perf_counter()
         dense = self.index.query(vector, CANDIDATES, visible)
         t2 = time.perf_counter()
@@ -195,8 +219,10 @@ class Retriever:
         passages = [_passage(cid, e) for cid, e in ranked]
         best_sim = max((h.similarity for h in dense), default=None)
         best_bm25 = max((s for _, s in sparse), default=None)
-        relevant = bool(passages) and best_sim is not None and best_sim >= DENSE_FLOOR and not missing
-        timings = {"embed": (t1 - t0) * 1e3, "dense": (t2 - t1) * 1e3, "keyword": (t3 - t2) * 1e3}
+        relevant = (
+            bool(passages) and best_sim is not None and best_sim >= self.index.embedder.relevance_floor and not missing
+        )
+        timings = {"dense": (t2 - t1) * 1e3, "keyword": (t3 - t2) * 1e3}
         return SearchResult(
             query, passages if relevant else [], relevant, visible, best_sim, best_bm25, missing, timings
         )
