@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo seed test lint format bench clean
+.PHONY: setup demo seed test lint format bench cassettes clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ lint: setup
 format: setup
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
+
+## Re-record the LLM cassettes against a running OpenAI-compatible server (OPENAI_BASE_URL).
+cassettes: setup
+	@test -n "$(OPENAI_BASE_URL)" || (echo "set OPENAI_BASE_URL, e.g. http://127.0.0.1:8089/v1" && exit 1)
+	MOPSBOT_TEST_RECORD=1 MOPSBOT_TEST_OPENAI_BASE_URL=$(OPENAI_BASE_URL) $(BIN)/python -m pytest tests/agent/test_openai_cassettes.py -p no:randomly
 
 bench: setup
 	$(BIN)/python benchmarks/bench_seed.py

@@ -99,11 +99,11 @@ def test_unreachable_database_is_reported_without_password(monkeypatch: pytest.M
 
 
 def test_chat_answers_commands_and_leaves_on_eof() -> None:
-    result = runner.invoke(app, ["chat"], input="/whoami\nwhat is our MQL SLA?\n/nope\n")
+    result = runner.invoke(app, ["chat"], input="/whoami\n/approve\n/reject abc\n/nope\n")
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())  # rich wraps long lines
     assert "U07SC0005" in output and "Sam Carter" in output
-    assert "issue #4" in output
+    assert "usage: /approve ID" in output and "a rejection needs a reason" in output
     assert "unknown command /nope" in output
 
 

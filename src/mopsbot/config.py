@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM request, seconds.")
     llm_max_retries: int = Field(3, ge=0, le=10, description="Retries on 429 / 5xx, with backoff.")
     max_tool_rounds: int = Field(6, ge=1, le=20, description="Tool-calling rounds allowed in one turn.")
+    max_answer_tokens: int = Field(1024, ge=16, le=16384, description="Completion token limit per LLM call.")
+    first_tool: str | None = Field(
+        None,
+        description="Force this tool in the first round (for small models that do not call tools on their own), "
+        "e.g. search_knowledge.",
+    )
     openai_base_url: str | None = _alias(
         "OPENAI_BASE_URL", "OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp server)."
     )

@@ -24,7 +24,9 @@ def retriever(knowledge_index_dir: Path):
 
 
 def run(retriever, caller: CallerContext, query: str):
-    return search_knowledge(ToolContext(ToolDeps(caller=caller, knowledge=retriever)), SearchKnowledgeArgs(query=query))
+    return search_knowledge.fn(
+        ToolContext(ToolDeps(caller=caller, knowledge=retriever)), SearchKnowledgeArgs(query=query)
+    )
 
 
 def test_answers_come_with_citations_and_a_data_notice(retriever) -> None:

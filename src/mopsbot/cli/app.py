@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mopsbot import __version__
+from mopsbot.cli.agent import ask
 from mopsbot.cli.common import console, fail, load
 from mopsbot.cli.knowledge import knowledge_app
 
@@ -26,10 +27,10 @@ db_app = typer.Typer(help="The bot state store: apply migrations, show the schem
 app.add_typer(demo_app, name="demo")
 app.add_typer(db_app, name="db")
 app.add_typer(knowledge_app, name="knowledge")
+app.command("ask")(ask)
 
 # Commands whose engine arrives with a later issue: they say so instead of crashing.
 PLANNED = {
-    "ask": ("Answer one question (JSON with --json).", 4, "Agent core"),
     "serve": ("Run the Slack app (Socket Mode, or HTTP with --http).", 8, "The Slack app"),
     "watch": ("Run anomaly checks on a schedule and post alerts to Slack.", 8, "The Slack app"),
     "metrics": ("List, describe and query governed campaign metrics.", 5, "Campaign metrics"),
@@ -65,12 +66,14 @@ def _root(
 @app.command()
 def chat(
     user: Annotated[str | None, typer.Option(help="Slack user id to act as (default MOPSBOT_LOCAL_USER).")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto, local or openai (default MOPSBOT_LLM).")] = None,
 ) -> None:
-    """Chat with mopsbot in the terminal (/help, /whoami, /quit)."""
+    """Chat with mopsbot in the terminal (/help, /whoami, /approve, /reject, /quit)."""
+    from mopsbot.cli.agent import agent_factory
     from mopsbot.terminal import run_chat
 
     settings = load()
-    run_chat(settings, user or settings.local_user, console)
+    run_chat(settings, user or settings.local_user, console, agent_factory(settings, backend))
 
 
 @demo_app.command("seed")

@@ -7,6 +7,7 @@ of passing weak matches off as answers.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import threading
 import time
@@ -26,6 +27,7 @@ RRF_K = 60
 CANDIDATES = 20
 FRESHNESS_CHECK_S = 5.0  # how often a retriever asks the store whether another process changed it
 _WORD = re.compile(r"[a-z][a-z0-9]*")
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 # Field names, ids and codes (Lead_Score__c, INC-2026-011, 2026-Q4_PSO_AI-Ops_EMEA): passages containing them
 # verbatim form a third ranking in the fusion, since BM25 alone lets common words outweigh them.
 _IDENTIFIER = re.compile(r"\b[\w-]*\w_\w[\w-]*\b|\b[A-Z]{2,}-\d+(?:-\d+)*\b")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mopsbot.caller import CallerContext
 
@@ -29,3 +29,17 @@ class ToolResult:
     data: dict[str, Any] = field(default_factory=dict)
     citations: list[dict[str, str]] = field(default_factory=list)
     ok: bool = True
+
+
+@dataclass(frozen=True)
+class WriteProposal:
+    """What a write tool returns instead of acting: the exact payload an approver will see and the action kind.
+
+    The agent stores it as a pending action; only an authorized approver's decision can make it run.
+    """
+
+    action_kind: str
+    payload: dict[str, Any]
+    summary: str
+    risk: Literal["low", "medium", "high"] = "medium"
+    preview: str = ""

@@ -1,0 +1,1 @@
+"""One turn: messages -> backend -> tool calls -> answer. Backends: `openai` (any compatible LLM) and `local`."""

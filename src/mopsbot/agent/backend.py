@@ -1,0 +1,59 @@
+"""The contract between the turn runner and a backend: the backend decides, the executor acts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mopsbot.agent.history import StoredMessage
+from mopsbot.caller import CallerContext
+from mopsbot.tools.registry import ToolRegistry
+
+
+@dataclass
+class ToolOutcome:
+    """The result of one tool call as the backend sees it."""
+
+    name: str
+    ok: bool
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+    citations: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    pending_action: dict[str, Any] | None = None
+
+    def for_model(self) -> str:
+        """The tool message content: results are wrapped and labelled as data, never as instructions."""
+        if not self.ok:
+            return json.dumps({"error": self.error})
+        body: dict[str, Any] = {"summary": self.summary, "data": self.data}
+        if self.pending_action:
+            body["pending_action"] = self.pending_action
+        return "<tool_result>\n" + json.dumps(body, default=str, ensure_ascii=False) + "\n</tool_result>"
+
+
+class ToolExecutor(Protocol):
+    def call(self, name: str, arguments: dict[str, Any] | str | None) -> ToolOutcome: ...
+
+
+@dataclass
+class TurnRequest:
+    message: str
+    history: list[StoredMessage]
+    registry: ToolRegistry
+    caller: CallerContext
+
+
+@dataclass
+class BackendOutput:
+    answer: str
+    usage: dict[str, int] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # what the backend wants to find in history next turn
+    guardrails: list[str] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    name: str
+
+    def run(self, request: TurnRequest, executor: ToolExecutor) -> BackendOutput: ...

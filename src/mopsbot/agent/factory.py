@@ -1,0 +1,65 @@
+"""Assembling an Agent from settings: state store, knowledge, tools, approval policy and the chosen backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mopsbot.agent.backend import Backend
+from mopsbot.agent.local.planner import LocalPlanner
+from mopsbot.agent.openai_backend import OpenAIBackend, make_client
+from mopsbot.agent.runner import Agent
+from mopsbot.approvals.policy import ApprovalPolicy
+from mopsbot.config import Settings
+from mopsbot.errors import UserFacingError
+from mopsbot.knowledge.service import Knowledge, open_knowledge
+from mopsbot.store.db import Store
+from mopsbot.tools.builtin import builtin_registry
+from mopsbot.tools.registry import ToolRegistry
+
+
+def choose_backend(settings: Settings, requested: str | None = None, have_client: bool = False) -> str:
+    """`auto` means openai when an endpoint is configured, else local."""
+    name = requested or settings.llm
+    if name == "auto":
+        return "openai" if settings.openai_configured or have_client else "local"
+    if name == "openai" and not (settings.openai_configured or have_client):
+        raise UserFacingError("MOPSBOT_LLM=openai needs OPENAI_BASE_URL (and OPENAI_API_KEY if the endpoint wants one)")
+    return name
+
+
+def make_backend(
+    name: str, settings: Settings, registry: ToolRegistry, knowledge: Knowledge, client: Any = None
+) -> Backend:
+    if name == "openai":
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        client = client or make_client(settings.openai_base_url, key, settings.llm_timeout_s, settings.llm_max_retries)
+        return OpenAIBackend(
+            client,
+            settings.model,
+            max_rounds=settings.max_tool_rounds,
+            max_tokens=settings.max_answer_tokens,
+            first_tool=settings.first_tool,
+        )
+    return LocalPlanner(registry, knowledge.index.embedder)
+
+
+def build_agent(
+    settings: Settings,
+    *,
+    backend: str | None = None,
+    store: Store | None = None,
+    knowledge: Knowledge | None = None,
+    client: Any = None,
+) -> Agent:
+    """An agent on the configured (or given) backend; migrations are applied to the store on open."""
+    store = store or Store.open(settings.resolved_database_url)
+    knowledge = knowledge or open_knowledge(settings)
+    registry = builtin_registry()
+    chosen = choose_backend(settings, backend, have_client=client is not None)
+    return Agent(
+        store=store,
+        registry=registry,
+        backend=make_backend(chosen, settings, registry, knowledge, client),
+        approval_policy=ApprovalPolicy.load(settings.tools_dir),
+        knowledge=knowledge.retriever,
+    )

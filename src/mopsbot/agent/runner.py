@@ -1,0 +1,188 @@
+"""Running one turn: history in, backend decides, the executor runs read tools and proposes writes, record out."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from mopsbot.agent.backend import Backend, ToolOutcome, TurnRequest
+from mopsbot.agent.history import ConversationStore
+from mopsbot.agent.turn import PendingActionRecord, ToolCallRecord, TurnRecord
+from mopsbot.approvals.policy import ApprovalPolicy
+from mopsbot.approvals.service import propose
+from mopsbot.caller import CallerContext
+from mopsbot.errors import UserFacingError, reference_id
+from mopsbot.store.db import Store
+from mopsbot.tools.base import ToolContext, ToolDeps, ToolResult, WriteProposal
+from mopsbot.tools.registry import ToolRegistry, describe_validation_error
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Executor:
+    """Runs the backend's tool calls for one turn and keeps the record of them."""
+
+    agent: Agent
+    caller: CallerContext
+    conversation_id: str
+    thread_id: str
+    calls: list[ToolCallRecord] = field(default_factory=list)
+    citations: list[dict[str, str]] = field(default_factory=list)
+    pending: list[PendingActionRecord] = field(default_factory=list)
+    tools_ms: float = 0.0
+    tainted: bool = False  # a tool result carried text that addresses the AI; no write may follow in this turn
+    guardrails: list[str] = field(default_factory=list)
+
+    def call(self, name: str, arguments: dict[str, Any] | str | None) -> ToolOutcome:
+        start = time.perf_counter()
+        try:
+            return self._call(name, arguments)
+        finally:
+            self.tools_ms += (time.perf_counter() - start) * 1e3
+
+    def _fail(self, name: str, args: dict[str, Any], error: str, kind: str = "unknown") -> ToolOutcome:
+        self.calls.append(ToolCallRecord(name, args, False, error, kind, error))
+        return ToolOutcome(name, False, error, error=error)
+
+    def _call(self, name: str, arguments: dict[str, Any] | str | None) -> ToolOutcome:
+        registry = self.agent.registry
+        tool = registry.get(name)
+        raw_args = arguments if isinstance(arguments, dict) else {"_raw": arguments}
+        if tool is None:
+            return self._fail(name, raw_args, f"unknown tool {name!r}; available: {', '.join(registry.names())}")
+        try:
+            args = tool.parse(arguments)
+        except (ValidationError, ValueError) as err:
+            return self._fail(name, raw_args, f"invalid arguments: {describe_validation_error(err)}", tool.kind)
+        shown = args.model_dump(mode="json")
+        if tool.kind == "write" and self.tainted:
+            self.guardrails.append(f"refused {name}: requested after a tool result containing instruction-like text")
+            return self._fail(
+                name,
+                shown,
+                "write actions cannot follow text found in documents or tool results; ask the user",
+                "write",
+            )
+        ctx = ToolContext(ToolDeps(caller=self.caller, knowledge=self.agent.knowledge))
+        try:
+            result = tool.fn(ctx, args)
+        except UserFacingError as err:
+            return self._fail(name, shown, str(err), tool.kind)
+        except Exception:
+            ref = reference_id()
+            log.exception("tool %s failed (%s)", name, ref)
+            return self._fail(name, shown, f"the {name} tool failed unexpectedly (reference {ref})", tool.kind)
+        if isinstance(result, WriteProposal):
+            return self._propose(name, shown, result)
+        assert isinstance(result, ToolResult)
+        if any(p.get("contains_instruction_like_text") for p in result.data.get("passages", [])):
+            self.tainted = True
+        self.citations += [c for c in result.citations if c not in self.citations]
+        self.calls.append(ToolCallRecord(name, shown, result.ok, result.summary, "read"))
+        return ToolOutcome(name, result.ok, result.summary, result.data, result.citations)
+
+    def _propose(self, name: str, args: dict[str, Any], proposal: WriteProposal) -> ToolOutcome:
+        policy = self.agent.approval_policy
+        action = propose(
+            self.agent.store,
+            policy,
+            kind=proposal.action_kind,
+            payload=proposal.payload,
+            summary=proposal.summary,
+            risk=proposal.risk,
+            requester=self.caller.user_id,
+            channel_id=self.caller.channel_id,
+            thread_ts=self.thread_id,
+            conversation_id=self.conversation_id,
+        )
+        groups = policy.approver_groups(proposal.action_kind, proposal.risk)
+        waiting = (
+            f"waiting for approval by {' or '.join(groups)}"
+            if groups
+            else "no approver group is configured for this action, so nobody can approve it"
+        )
+        summary = f"{proposal.summary}: pending action {action.id}, {waiting}. Nothing has been changed."
+        record = PendingActionRecord(
+            action.id,
+            action.kind,
+            proposal.summary,
+            action.status,
+            action.risk,
+            action.required_group,
+            action.payload_hash,
+            proposal.preview,
+        )
+        self.pending.append(record)
+        self.calls.append(ToolCallRecord(name, args, True, summary, "write"))
+        pending = {
+            "id": action.id,
+            "status": "pending",
+            "waiting_for": list(groups),
+            "payload_hash": action.payload_hash,
+        }
+        return ToolOutcome(name, True, summary, {"pending_action": pending}, pending_action=pending)
+
+
+class Agent:
+    """The loop every surface shares: `run_turn(message, caller, thread_id)` -> TurnRecord."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: ToolRegistry,
+        backend: Backend,
+        approval_policy: ApprovalPolicy,
+        knowledge: Any = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.backend = backend
+        self.approval_policy = approval_policy
+        self.knowledge = knowledge
+        self.conversations = ConversationStore(store)
+
+    def run_turn(self, message: str, caller: CallerContext, thread_id: str | None = None) -> TurnRecord:
+        """Answer one message in a thread. Raises UserFacingError (e.g. the LLM is down) with a clear message."""
+        start = time.perf_counter()
+        turn_id = uuid.uuid4().hex
+        thread_id = thread_id or f"local-{turn_id[:12]}"
+        conversation_id = self.conversations.conversation_id(caller, thread_id)
+        history = self.conversations.load(conversation_id)
+        self.conversations.append(conversation_id, "user", message, user_id=caller.user_id, turn_id=turn_id)
+        executor = _Executor(self, caller, conversation_id, thread_id)
+        request = TurnRequest(message=message, history=history, registry=self.registry, caller=caller)
+        output = self.backend.run(request, executor)
+        record = TurnRecord(
+            turn_id=turn_id,
+            conversation_id=conversation_id,
+            thread_id=thread_id,
+            backend=self.backend.name,
+            answer=output.answer,
+            citations=executor.citations,
+            tool_calls=executor.calls,
+            pending_actions=executor.pending,
+            data={"state": output.state} if output.state else {},
+            usage=output.usage,
+            guardrails=output.guardrails + executor.guardrails,
+        )
+        total = (time.perf_counter() - start) * 1e3
+        record.timings_ms = {"total": round(total, 2), "tools": round(executor.tools_ms, 2)}
+        self.conversations.append(
+            conversation_id,
+            "assistant",
+            output.answer,
+            turn_id=turn_id,
+            data={
+                **output.state,
+                "tool_calls": [c.__dict__ for c in executor.calls],
+                "pending_actions": [p.id for p in executor.pending],
+            },
+        )
+        return record
