@@ -33,7 +33,7 @@ def test_ask_continues_a_thread() -> None:
     runner.invoke(app, ["ask", "how fast must SDRs follow up on a demo request?", "--thread", "T-cli"])
     result = runner.invoke(app, ["ask", "and for other MQLs?", "--thread", "T-cli", "--json"])
     query = json.loads(result.output)["tool_calls"][0]["arguments"]["query"]
-    assert query == "how fast must SDRs follow up on a demo request? for other MQLs?"
+    assert query == "how fast must SDRs follow up on a demo request? for other MQLs"
 
 
 def test_ask_openai_without_an_endpoint_is_a_clear_error() -> None:

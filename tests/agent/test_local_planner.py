@@ -55,7 +55,7 @@ def test_greetings_and_help_list_example_questions(agent: Agent, message: str) -
 def test_follow_up_in_a_thread_reuses_the_previous_question(agent: Agent) -> None:
     agent.run_turn("how fast must SDRs follow up on a demo request?", MARKETER, "T9")
     record = agent.run_turn("and for other MQLs?", MARKETER, "T9")
-    assert record.tool_calls[0].arguments["query"] == "how fast must SDRs follow up on a demo request? for other MQLs?"
+    assert record.tool_calls[0].arguments["query"] == "how fast must SDRs follow up on a demo request? for other MQLs"
 
 
 def test_follow_up_survives_a_restart(make_agent: Callable[..., Agent]) -> None:

@@ -10,77 +10,21 @@ Replay needs no network: vcrpy serves the recorded responses, and a test fails i
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import vcr
 
 from mopsbot.agent.openai_backend import make_client
 from mopsbot.agent.runner import Agent
 from mopsbot.caller import CallerContext
+from mopsbot.evals.cassettes import recorder
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "agent"
 RECORD = os.environ.get("MOPSBOT_TEST_RECORD") == "1"
 BASE_URL = os.environ.get("MOPSBOT_TEST_OPENAI_BASE_URL", "http://127.0.0.1:8089/v1")
 MARKETER = CallerContext("U07SC0005", "C07MKTG001", "public")
-SECRET_HEADERS = ("authorization", "openai-organization", "openai-project", "cookie", "set-cookie", "api-key")
-
-
-def _shape(body: bytes | str | None) -> dict:
-    """What must match between a request and its recording: model, tools, roles, user text, tool-call names.
-
-    Tool *results* are left out: they come from the knowledge index, which changes when documents change.
-    """
-    data = json.loads(body or "{}")
-    return {
-        "model": data.get("model"),
-        "tools": sorted(t["function"]["name"] for t in data.get("tools", [])),
-        "tool_choice": data.get("tool_choice"),
-        "roles": [m["role"] for m in data.get("messages", [])],
-        "user": [m["content"] for m in data.get("messages", []) if m["role"] == "user"],
-        "calls": [c["function"]["name"] for m in data.get("messages", []) for c in m.get("tool_calls") or []],
-    }
-
-
-def _body_shape(r1, r2) -> None:
-    assert _shape(r1.body) == _shape(r2.body)
-
-
-def _scrub_response(response: dict) -> dict:
-    response["headers"] = {
-        k: v
-        for k, v in response["headers"].items()
-        if k.lower() not in SECRET_HEADERS and not k.lower().startswith("x-")
-    }
-    return response
-
-
-def _recorder() -> vcr.VCR:
-    recorder = vcr.VCR(
-        cassette_library_dir=str(CASSETTES),
-        record_mode="all" if RECORD else "none",
-        match_on=["method", "path", "body_shape"],
-        filter_headers=[
-            *SECRET_HEADERS,
-            "x-stainless-arch",
-            "x-stainless-os",
-            "x-stainless-runtime-version",
-            "x-stainless-package-version",
-            "x-stainless-lang",
-            "x-stainless-runtime",
-            "x-stainless-retry-count",
-            "x-stainless-read-timeout",
-            "x-stainless-async",
-            "user-agent",
-        ],
-        before_record_response=_scrub_response,
-        decode_compressed_response=True,
-    )
-    recorder.register_matcher("body_shape", _body_shape)
-    return recorder
 
 
 @pytest.fixture
@@ -88,7 +32,7 @@ def cassette_agent(make_agent: Callable[..., Agent], request: pytest.FixtureRequ
     name = f"{request.node.name}.yaml"
     if not RECORD and not (CASSETTES / name).exists():
         pytest.fail(f"missing cassette {name}; record it with `make cassettes` (see this module's docstring)")
-    with _recorder().use_cassette(name) as cassette:
+    with recorder(CASSETTES, RECORD).use_cassette(name) as cassette:
 
         def make(first_tool: str | None = None) -> Agent:
             client = make_client(BASE_URL, "sk-test-not-a-real-key", timeout_s=120, max_retries=0)

@@ -13,6 +13,13 @@ _STEM = Stemmer.Stemmer("english")
 _STOP = frozenset(STOPWORDS_EN) | {"what", "how", "who", "when", "where", "which", "why", "our", "we", "do", "does"}
 _WORD = re.compile(r"[a-z0-9_]+")
 MAX_POINTS = 3
+_QUANTITY_QUESTION = re.compile(
+    r"\b(how (long|much|many|fast|soon|often|quickly|far ahead)|when|what time|deadline|lead time|threshold|"
+    r"cap|limit|most|maximum|minimum|max|min|budget|cost|rate|percent|days?|hours?)\b",
+    re.I,
+)
+_PERSON_QUESTION = re.compile(r"\b(who|whom|whose|owner|owns|approves?|sign(s)? off)\b", re.I)
+_NAME = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")
 
 CAPABILITIES = (
     "I answer marketing-ops questions from the team's SOPs and stack docs, with citations. Try:\n"
@@ -43,11 +50,19 @@ def _units(text: str) -> list[str]:
         else:
             blocks[-1] += " " + stripped
     units: list[str] = []
-    for block in blocks:
+    header: list[str] = []
+    for i, block in enumerate(blocks):
         if not block or block.startswith("#") or set(block) <= set("|-: "):
             continue
         if block.startswith("|"):
-            units.append(block)
+            cells = [c.strip() for c in block.strip().strip("|").split("|")]
+            next_is_rule = i + 1 < len(blocks) and blocks[i + 1] and set(blocks[i + 1]) <= set("|-: ")
+            if next_is_rule:  # a header row: remember it, do not quote it on its own
+                header = cells
+            elif header and len(header) == len(cells):
+                units.append("; ".join(f"{h}: {c}" for h, c in zip(header, cells, strict=True) if c))
+            else:
+                units.append(" | ".join(cells))
             continue
         block = re.sub(r"^(\d+[.)]|[-*•])\s+", "", block)
         units += [u.strip() for u in re.split(r"(?<=[.!?])\s+(?=[A-Z`*(])", block) if len(u.split()) >= 4]
@@ -71,10 +86,17 @@ def knowledge_answer(query: str, data: dict[str, Any], caller_visibility: str) -
     # words that occur in every returned passage say little; rare ones say a lot
     df = {w: sum(1 for passage in passages if w in _stems(passage["quoted_text"])) for w in wanted}
     weight = {w: 1.0 + math.log((1 + len(passages)) / (1 + df[w])) for w in wanted}
+    wants_quantity = bool(_QUANTITY_QUESTION.search(query))
+    wants_person = bool(_PERSON_QUESTION.search(query))
     scored = []
     for p, unit, stems in units:
         hit = sum(weight[w] for w in wanted & stems)
         if hit:
+            # answer-type match: "how long / when / how much" wants a figure, "who" wants a name
+            if wants_quantity and re.search(r"\d", unit):
+                hit += 1.0
+            if wants_person and _NAME.search(unit):
+                hit += 1.0
             scored.append((hit / (1 + 0.015 * len(unit.split())) - 0.35 * p, p, unit))
     scored.sort(key=lambda x: -x[0])
     chosen: list[tuple[int, str]] = []

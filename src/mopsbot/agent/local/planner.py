@@ -22,12 +22,43 @@ Filler = Callable[[str, dict[str, Any] | None], dict[str, Any]]
 Composer = Callable[[str, ToolOutcome, TurnRequest], str]
 
 
+# Values that replace each other in a follow-up: "CPL threshold for paid search in NA" + "and for EMEA?"
+SLOT_VALUES = (
+    ("NA", "EMEA", "APAC", "LATAM"),
+    (
+        "paid search",
+        "paid social",
+        "content syndication",
+        "webinar",
+        "webinars",
+        "events",
+        "event",
+        "email",
+        "nurture",
+        "organic search",
+        "direct",
+        "referral",
+    ),
+)
+
+
+def _substitute(previous: str, fragment: str) -> str | None:
+    """The previous question with one slot value swapped for the fragment's, if both name one of the same kind."""
+    for values in SLOT_VALUES:
+        new = next((v for v in values if re.search(rf"\b{re.escape(v)}\b", fragment, re.I)), None)
+        old = next((v for v in values if re.search(rf"\b{re.escape(v)}\b", previous, re.I)), None)
+        if new and old and new.lower() != old.lower():
+            return re.sub(rf"\b{re.escape(old)}\b", new, previous, count=1, flags=re.I)
+    return None
+
+
 def _fill_knowledge(message: str, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """The search query: the message itself, or the previous question plus this fragment for a follow-up."""
+    """The search query: the message itself, or, for a follow-up, the previous question adjusted by the fragment."""
     follow_up = _FOLLOW_UP.match(message)
     if previous and previous.get("tool") == "search_knowledge" and (follow_up or len(message.split()) <= 3):
-        fragment = message[follow_up.end() :] if follow_up else message
-        return {"query": f"{previous['args']['query']} {fragment}".strip()}
+        fragment = (message[follow_up.end() :] if follow_up else message).strip(" ?")
+        last = previous["args"]["query"]
+        return {"query": _substitute(last, fragment) or f"{last} {fragment}".strip()}
     return {"query": message.strip()}
 
 

@@ -39,6 +39,16 @@ OUT_OF_SCOPE = (
     "explain quantum physics to me",
     "who is the president of the United States?",
     "recommend a good laptop to buy",
+    "where should the team go for lunch?",
+    "recommend a restaurant near the office",
+    "book a hotel room for my trip",
+    "write a song about the weekend",
+    "write a funny limerick",
+    "what's a good recipe for pasta?",
+    "how do I get rid of a cold?",
+    "what's the score of the basketball game?",
+    "plan my vacation itinerary",
+    "fix the bug in my javascript code",
 )
 _GREETING = re.compile(r"^\s*(hi|hello|hey|yo|good (morning|afternoon|evening))\b[\s!.,]*(mopsbot)?[\s!.]*$", re.I)
 _THANKS = re.compile(r"^\s*(thanks|thank you|thx|ty|cheers|great,? thanks|ok,? thanks)\b[\s!.]*$", re.I)
@@ -46,6 +56,7 @@ _HELP = re.compile(r"^\s*(/?help|what can you do\??|what do you do\??)\s*$", re.
 
 TOOL_THRESHOLD = 0.30
 OUT_OF_SCOPE_MARGIN = 0.04
+CLEAR_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,12 @@ class IntentRouter:
         tools = {k: v for k, v in scores.items() if k not in ("help", "thanks", "out_of_scope")}
         best_tool = max(tools, key=tools.get) if tools else ""
         best_tool_score = tools.get(best_tool, -1.0)
-        if scores["out_of_scope"] > best_tool_score + OUT_OF_SCOPE_MARGIN and scores["out_of_scope"] > 0.45:
-            return Route("out_of_scope", scores["out_of_scope"], best_tool)
+        oos = scores["out_of_scope"]
+        # clearly off-topic: close to an off-topic example, or much closer to one than to any tool
+        if (oos > best_tool_score + OUT_OF_SCOPE_MARGIN and oos > 0.45) or (
+            oos >= 0.30 and oos - best_tool_score >= CLEAR_MARGIN
+        ):
+            return Route("out_of_scope", oos, best_tool)
         if scores["help"] > best_tool_score + 0.1 and scores["help"] > 0.6:
             return Route("help", scores["help"], best_tool)
         if best_tool and best_tool_score >= TOOL_THRESHOLD:
