@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         None, description="Pins 'today' for relative periods (evals, demos). Default: the real date."
     )
     local_user: str = Field("U07SC0005", description="Slack user id the terminal chat acts as.")
+    ticketing_webhook_url: str | None = Field(
+        None, description="Webhook (Jira/ServiceNow style) that approved change requests are POSTed to. Off if unset."
+    )
+    ticketing_token: SecretStr | None = Field(None, description="Bearer token for that webhook (never logged).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # Slack

@@ -84,15 +84,34 @@ class TerminalChat:
             return f"Sorry, something went wrong on my side (reference {ref})."
 
     def _decide(self, text: str) -> str:
+        from mopsbot.approvals.decide import DecisionRefused
+        from mopsbot.approvals.policy import ApprovalPolicy
+        from mopsbot.tools.actions import decide_action, ticketing
+
         parts = text.split(maxsplit=2)
         if len(parts) < 2:
             return "usage: /approve ID  or  /reject ID REASON"
         if parts[0] == "/reject" and len(parts) < 3:
             return "a rejection needs a reason: /reject ID REASON"
-        return (
-            f"Deciding pending actions arrives with issue #7 (governed writes); action {parts[1]} stays pending "
-            "and nothing was changed."
-        )
+        if self._agent is None:
+            self._agent = self._agent_factory()
+        settings = self.settings
+        token = settings.ticketing_token.get_secret_value() if settings.ticketing_token else None
+        try:
+            result = decide_action(
+                self._agent.store,
+                ApprovalPolicy.load(settings.tools_dir),
+                parts[1],
+                self.user,
+                "approve" if parts[0] == "/approve" else "reject",
+                reason=parts[2] if len(parts) > 2 else None,
+                data_dir=settings.data_dir,
+                ticket=ticketing(settings.ticketing_webhook_url, token),
+            )
+        except DecisionRefused as err:
+            return f"Refused: {err}"
+        detail = f" {result.result}" if result.result else ""
+        return result.message + detail
 
 
 def run_chat(settings: Settings, user: str, console: Console, agent_factory: Callable[[], Agent]) -> None:

@@ -55,8 +55,16 @@ def _propose(store: Store, risk: str = "medium", kind: str = "change_request", r
         s.add(conv)
         s.flush()
         conv_id = conv.id
-    return propose(store, POLICY, kind=kind, payload={"title": "Consent checkbox", "risk": risk}, summary="Add box",
-                   risk=risk, requester=requester, conversation_id=conv_id)
+    return propose(
+        store,
+        POLICY,
+        kind=kind,
+        payload={"title": "Consent checkbox", "risk": risk},
+        summary="Add box",
+        risk=risk,
+        requester=requester,
+        conversation_id=conv_id,
+    )
 
 
 def test_authorized_approval_executes_the_stored_payload_once(store: Store) -> None:

@@ -54,11 +54,12 @@ WORKER = textwrap.dedent(
 def test_two_processes_on_postgres_execute_once(postgres_url: str, tmp_path: Path) -> None:
     store = Store.open(postgres_url)
     policy = ApprovalPolicy.load(REPO / "tools")
-    action = propose(store, policy, kind="change_request", payload={"title": "x"}, summary="x", risk="medium",
-                     requester="U07SC0005")
+    action = propose(
+        store, policy, kind="change_request", payload={"title": "x"}, summary="x", risk="medium", requester="U07SC0005"
+    )
     runs = tmp_path / "runs.txt"
     args = [sys.executable, "-c", WORKER, postgres_url, action.id, str(runs), str(REPO / "tools")]
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]  # noqa: S603
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     wins = [int(p.communicate(timeout=120)[0].strip()) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sum(wins) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 from mopsbot.agent.history import StoredMessage
@@ -43,6 +44,7 @@ class TurnRequest:
     history: list[StoredMessage]
     registry: ToolRegistry
     caller: CallerContext
+    today: date = field(default_factory=date.today)
 
 
 @dataclass

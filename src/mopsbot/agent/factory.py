@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from mopsbot.agent.backend import Backend
@@ -9,6 +10,7 @@ from mopsbot.agent.local.planner import LocalPlanner
 from mopsbot.agent.openai_backend import OpenAIBackend, make_client
 from mopsbot.agent.runner import Agent
 from mopsbot.approvals.policy import ApprovalPolicy
+from mopsbot.campaigns.policy import CampaignPolicy
 from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError
 from mopsbot.knowledge.service import Knowledge, open_knowledge
@@ -56,10 +58,16 @@ def build_agent(
     knowledge = knowledge or open_knowledge(settings)
     registry = builtin_registry()
     chosen = choose_backend(settings, backend, have_client=client is not None)
+    approvals = ApprovalPolicy.load(settings.tools_dir)
     return Agent(
         store=store,
         registry=registry,
         backend=make_backend(chosen, settings, registry, knowledge, client),
-        approval_policy=ApprovalPolicy.load(settings.tools_dir),
+        approval_policy=approvals,
         knowledge=knowledge.retriever,
+        tool_deps={
+            "campaign_policy": CampaignPolicy.load(settings.tools_dir),
+            "approval_policy": approvals,
+            "today": settings.today or date.today(),
+        },
     )

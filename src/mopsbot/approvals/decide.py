@@ -33,7 +33,7 @@ Decision = Literal["approve", "reject"]
 Executor = Callable[[str, PendingAction], dict[str, Any]]
 
 
-class DecisionRefused(UserFacingError):  # noqa: N818 - a refusal, shown to the person who clicked
+class DecisionRefused(UserFacingError):
     """The decision was not taken; the message says why."""
 
 
@@ -73,14 +73,16 @@ class DecisionResult:
     decided_at: datetime
     result: dict[str, Any] | None = None
     error: str | None = None
+    decided_by_name: str = ""
 
     @property
     def message(self) -> str:
+        who = self.decided_by_name or self.decided_by
         if self.status == "rejected":
-            return f"Rejected by {self.decided_by}."
+            return f"Rejected by {who}."
         if self.status == "executed":
-            return f"Approved by {self.decided_by} and executed once."
-        return f"Approved by {self.decided_by}, but execution failed: {self.error}"
+            return f"Approved by {who} and executed once."
+        return f"Approved by {who}, but execution failed: {self.error}"
 
 
 def _aware(ts: datetime) -> datetime:
@@ -119,7 +121,9 @@ def decide(
         )
     if not policy.may_approve(actor, action.kind, action.risk):
         needed = " or ".join(groups) or "an approver group (none is configured)"
-        raise NotAuthorized(f"{policy.name(actor)} is not in {needed}, which decides {action.kind} at {action.risk} risk")
+        raise NotAuthorized(
+            f"{policy.name(actor)} is not in {needed}, which decides {action.kind} at {action.risk} risk"
+        )
     if decision == "reject" and not reason:
         raise ReasonRequired("a rejection needs a reason")
     if decision == "approve" and payload_hash(action.payload) != action.payload_hash:
@@ -134,9 +138,11 @@ def decide(
             s.expunge(fresh)
         _refuse_if_closed(fresh, policy)
         raise AlreadyDecided(f"action {action_id} was decided concurrently")  # pragma: no cover - race window
+    # the detached copy now says what the database says, for the executor and the outcome message
+    action.status, action.decided_by, action.decided_at, action.decision_reason = new_status, actor, now, reason
     if decision == "reject":
         _outcome_event(store, action, f"{policy.name(actor)} rejected {action.summary!r}: {reason}")
-        return DecisionResult(action.id, "rejected", actor, now)
+        return DecisionResult(action.id, "rejected", actor, now, decided_by_name=policy.name(actor))
     return _execute_once(store, policy, action, actor, now, executors)
 
 
@@ -159,8 +165,14 @@ def _mark(store: Store, action_id: str, status: str, actor: str, now: datetime, 
             .values(status=status, decided_by=actor, decided_at=now, decision_reason=reason)
         ).rowcount
         if changed == 1:
-            record(s, actor=actor, event=f"action.{status}", subject_type="pending_action", subject_id=action_id,
-                   data={"reason": reason} if reason else {})
+            record(
+                s,
+                actor=actor,
+                event=f"action.{status}",
+                subject_type="pending_action",
+                subject_id=action_id,
+                data={"reason": reason} if reason else {},
+            )
     return changed == 1
 
 
@@ -209,15 +221,21 @@ def _execute_once(
         execution.error = error
         execution.finished_at = finished
         s.execute(update(PendingAction).where(PendingAction.id == action.id).values(status=status))
-        record(s, actor=actor, event=f"action.{status}", subject_type="pending_action", subject_id=action.id,
-               data={"result": result, "error": error})
+        record(
+            s,
+            actor=actor,
+            event=f"action.{status}",
+            subject_type="pending_action",
+            subject_id=action.id,
+            data={"result": result, "error": error},
+        )
     outcome = (
         f"{policy.name(actor)} approved {action.summary!r}; it ran once: {json.dumps(result, default=str)}"
         if error is None
         else f"{policy.name(actor)} approved {action.summary!r} but it failed: {error}"
     )
     _outcome_event(store, action, outcome)
-    return DecisionResult(action.id, status, actor, now, result, error)
+    return DecisionResult(action.id, status, actor, now, result, error, policy.name(actor))
 
 
 def _outcome_event(store: Store, action: PendingAction, text: str) -> None:
@@ -225,16 +243,20 @@ def _outcome_event(store: Store, action: PendingAction, text: str) -> None:
     if not action.conversation_id:
         return
     with store.session() as s:
-        s.add(Message(conversation_id=action.conversation_id, role="event", content=text,
-                      data={"action_id": action.id}))
+        s.add(
+            Message(conversation_id=action.conversation_id, role="event", content=text, data={"action_id": action.id})
+        )
 
 
 def sweep_expired(store: Store, now: datetime | None = None) -> list[str]:
     """Mark every pending action past its expiry as expired; returns their ids."""
     now = now or datetime.now(UTC)
     with store.session() as s:
-        due = [a.id for a in s.scalars(select(PendingAction).where(PendingAction.status == "pending"))
-               if _aware(a.expires_at) <= now]
+        due = [
+            a.id
+            for a in s.scalars(select(PendingAction).where(PendingAction.status == "pending"))
+            if _aware(a.expires_at) <= now
+        ]
     expired = []
     for action_id in due:
         with store.session() as s:

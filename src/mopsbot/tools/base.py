@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from mopsbot.caller import CallerContext
@@ -14,6 +16,10 @@ class ToolDeps:
 
     caller: CallerContext
     knowledge: Any = None  # mopsbot.knowledge.retrieval.Retriever
+    store: Any = None  # mopsbot.store.db.Store (the bot's own state: drafts, change requests)
+    campaign_policy: Any = None  # mopsbot.campaigns.policy.CampaignPolicy
+    approval_policy: Any = None  # mopsbot.approvals.policy.ApprovalPolicy
+    today: date = field(default_factory=date.today)
 
 
 @dataclass
@@ -43,3 +49,5 @@ class WriteProposal:
     summary: str
     risk: Literal["low", "medium", "high"] = "medium"
     preview: str = ""
+    # called with the new pending action's id, to link domain records (e.g. a change request) to it
+    after_propose: Callable[[str], dict[str, Any]] | None = None

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from mopsbot.tools.campaigns import draft_campaign_config, submit_campaign_config
+from mopsbot.tools.changes import file_change_request, get_change_request, list_change_requests
 from mopsbot.tools.knowledge import search_knowledge
 from mopsbot.tools.registry import ToolRegistry
 
 
 def builtin_registry() -> ToolRegistry:
     registry = ToolRegistry()
-    registry.register(search_knowledge)
+    registry.register(
+        search_knowledge,
+        draft_campaign_config,
+        submit_campaign_config,
+        file_change_request,
+        list_change_requests,
+        get_change_request,
+    )
     return registry

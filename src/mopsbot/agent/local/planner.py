@@ -10,15 +10,18 @@ from typing import Any
 
 from mopsbot.agent.backend import BackendOutput, ToolExecutor, ToolOutcome, TurnRequest
 from mopsbot.agent.history import StoredMessage
+from mopsbot.agent.local import writes
 from mopsbot.agent.local.compose import CAPABILITIES, knowledge_answer
 from mopsbot.agent.local.router import IntentRouter
+from mopsbot.agent.local.writes import Clarify
 from mopsbot.knowledge.embeddings import Embedder
 from mopsbot.tools.registry import ToolRegistry
 
+_CR_ID = re.compile(r"\bCR-\d{4,}\b", re.I)
 # A short message that leans on the previous question: "and for EMEA?", "what about webinars?"
 _FOLLOW_UP = re.compile(r"^\s*(and|also|what about|how about|same for|and for|ok and|then)\b[\s,:]*", re.I)
 
-Filler = Callable[[str, dict[str, Any] | None], dict[str, Any]]
+Filler = Callable[[str, dict[str, Any] | None, TurnRequest], "dict[str, Any] | Clarify"]
 Composer = Callable[[str, ToolOutcome, TurnRequest], str]
 
 
@@ -52,7 +55,7 @@ def _substitute(previous: str, fragment: str) -> str | None:
     return None
 
 
-def _fill_knowledge(message: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+def _fill_knowledge(message: str, previous: dict[str, Any] | None, request: TurnRequest) -> dict[str, Any]:
     """The search query: the message itself, or, for a follow-up, the previous question adjusted by the fragment."""
     follow_up = _FOLLOW_UP.match(message)
     if previous and previous.get("tool") == "search_knowledge" and (follow_up or len(message.split()) <= 3):
@@ -66,15 +69,58 @@ def _compose_knowledge(message: str, outcome: ToolOutcome, request: TurnRequest)
     return knowledge_answer(outcome.data.get("query", message), outcome.data, request.caller.channel_visibility)
 
 
-FILLERS: dict[str, Filler] = {"search_knowledge": _fill_knowledge}
-COMPOSERS: dict[str, Composer] = {"search_knowledge": _compose_knowledge}
+# Tools that change something, or that look things up by id, need the words that name them: embeddings alone
+# confuse "how fast must SDRs follow up" with "which changes are waiting". Knowledge search needs no gate.
+GATES = {
+    "draft_campaign_config": re.compile(
+        r"^\s*(please\s+|can you\s+|could you\s+|let'?s\s+|i need( you)? to\s+)?(draft|create|set ?up|build|plan|"
+        r"spin up)\b.*\b(campaign|webinar|e-?mail|newsletter|event|program|nurture|syndication|paid social|"
+        r"paid search|trade ?show|config)|\b(draft|create)\b.*\b(campaign|config)\b",
+        re.I,
+    ),
+    "submit_campaign_config": re.compile(r"\bsubmit\b|\bsend (it|this|the draft|the config) (in |for )?approv", re.I),
+    "file_change_request": re.compile(
+        r"\b(file|raise|open|create|log|submit|request)\b.*\b(change request|change|cr)\b|\bemergency change\b", re.I
+    ),
+    "list_change_requests": re.compile(r"\b(change requests?|changes|crs)\b", re.I),
+    "get_change_request": _CR_ID,
+}
+
+WRITE_INTENTS = ("draft_campaign_config", "submit_campaign_config", "file_change_request")
+_QUESTION = re.compile(
+    r"^\s*(how|what|why|where|when|who|which|is|are|do|does|did|should|shall|may|can i|could i|can we|could we)\b",
+    re.I,
+)
+
+FILLERS: dict[str, Filler] = {
+    "search_knowledge": _fill_knowledge,
+    "draft_campaign_config": writes.fill_draft,
+    "submit_campaign_config": writes.fill_submit,
+    "file_change_request": writes.fill_change,
+    "list_change_requests": writes.fill_list_changes,
+    "get_change_request": writes.fill_get_change,
+}
+COMPOSERS: dict[str, Composer] = {
+    "search_knowledge": _compose_knowledge,
+    "draft_campaign_config": writes.compose_draft,
+    "submit_campaign_config": writes.compose_pending,
+    "file_change_request": writes.compose_pending,
+    "list_change_requests": writes.compose_changes,
+    "get_change_request": writes.compose_changes,
+}
 
 
 def _previous_state(history: list[StoredMessage]) -> dict[str, Any] | None:
-    for m in reversed(history):
+    """The planner state of the last answer, plus the newest draft id seen in the thread."""
+    state: dict[str, Any] | None = None
+    draft_id = None
+    for m in history:
         if m.role == "assistant" and m.data.get("planner"):
-            return m.data["planner"]
-    return None
+            state = dict(m.data["planner"])
+            draft_id = m.data["planner"].get("draft_id") or draft_id
+    if state is not None and draft_id:
+        state["draft_id"] = draft_id
+    return state
 
 
 class LocalPlanner:
@@ -84,13 +130,30 @@ class LocalPlanner:
         usable = {t.name: t.exemplars for t in registry if t.name in FILLERS and t.exemplars}
         self.router = IntentRouter(embedder, usable)
 
+    def _gate(self, message: str, intent: str) -> str:
+        """The tool whose naming words the message has (best embedding score among several); otherwise the
+        routed intent, with gated tools and unsure routes falling back to knowledge search."""
+        gated = [name for name, pattern in GATES.items() if pattern.search(message)]
+        if _QUESTION.match(message):  # "how do I request a change ...?" asks how, it does not request
+            gated = [g for g in gated if g not in WRITE_INTENTS]
+        if "get_change_request" in gated:
+            return "get_change_request"
+        if "file_change_request" in gated and "list_change_requests" in gated:
+            gated.remove("list_change_requests")
+        if not gated:
+            return "search_knowledge" if intent in GATES or intent == "unsure" else intent
+        if len(gated) == 1:
+            return gated[0]
+        scores = self.router.scores(message)
+        return max(gated, key=lambda name: scores.get(name, 0.0))
+
     def run(self, request: TurnRequest, executor: ToolExecutor) -> BackendOutput:
         previous = _previous_state(request.history)
         message = request.message.strip()
         route = self.router.route(message)
-        intent = route.intent
+        intent = self._gate(message, route.intent)
         # a fragment in a thread that was about a tool continues that tool ("and for EMEA?")
-        if previous and previous.get("tool") in FILLERS and _FOLLOW_UP.match(message):
+        if previous and previous.get("tool") in FILLERS and _FOLLOW_UP.match(message) and intent not in GATES:
             intent = previous["tool"]
         if intent == "help":
             return BackendOutput(CAPABILITIES, state={"planner": {"intent": "help"}})
@@ -101,13 +164,15 @@ class LocalPlanner:
                 "That's outside what I do: I'm the marketing-ops copilot. " + CAPABILITIES,
                 state={"planner": {"intent": "out_of_scope"}},
             )
-        if intent == "unsure":
-            intent = "search_knowledge"  # "how do we ..." questions the exemplars did not anticipate
-        args = FILLERS[intent](message, previous)
+        args = FILLERS[intent](message, previous, request)
+        if isinstance(args, Clarify):
+            return BackendOutput(str(args), state={"planner": {"intent": intent, "clarify": True}})
         outcome = executor.call(intent, args)
         if not outcome.ok:
-            answer = f"I couldn't run that: {outcome.error}"
+            answer = f"I couldn't do that: {outcome.error}"
         else:
             answer = COMPOSERS[intent](message, outcome, request)
-        state = {"planner": {"intent": intent, "tool": intent, "args": args, "route_score": round(route.score, 3)}}
-        return BackendOutput(answer, state=state)
+        planner: dict[str, Any] = {"intent": intent, "tool": intent, "args": args, "route_score": round(route.score, 3)}
+        if outcome.ok and outcome.data.get("draft_id"):
+            planner["draft_id"] = outcome.data["draft_id"]
+        return BackendOutput(answer, state={"planner": planner})

@@ -1,0 +1,1 @@
+"""Campaign configs: the typed config, the team's policy, the linter, drafts and approved versions."""

@@ -1,0 +1,1 @@
+"""Change requests to the martech stack, modelled on ITSM change management but small."""

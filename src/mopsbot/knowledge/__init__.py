@@ -1,0 +1,1 @@
+"""Knowledge: ingest the workspace documents and retrieve cited, permission-filtered passages."""
