@@ -91,3 +91,13 @@ def test_chat_approves_as_its_user() -> None:
 def test_sweep_with_nothing_due() -> None:
     result = runner.invoke(app, ["approvals", "sweep"])
     assert result.exit_code == 0 and "expired 0 action(s)" in result.output
+
+
+def test_changes_move_through_implementation() -> None:
+    action_id = _file_change()
+    runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07PR0002"])
+    assert runner.invoke(app, ["changes", "move", "CR-0001", "closed", "--as", "U07PR0002"]).exit_code == 1
+    for state in ("implementing", "implemented", "closed"):
+        result = runner.invoke(app, ["changes", "move", "CR-0001", state, "--as", "U07PR0002"])
+        assert result.exit_code == 0 and f"CR-0001 is now {state}" in result.output
+    assert runner.invoke(app, ["changes", "move", "CR-0001", "approved", "--as", "U07PR0002"]).exit_code == 2

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -105,13 +106,24 @@ def test_a_draft_with_policy_errors_cannot_be_submitted(env) -> None:
     assert submitted.pending_actions == [] and "policy error" in submitted.answer
 
 
-def test_change_request_routed_by_risk_then_rejected_with_reason(env) -> None:
+def test_routing_changes_are_high_risk_for_directors_or_revops(env) -> None:
+    agent, _ = env
+    record = agent.run_turn("open a change request for the lead routing rules in LeanData", SAM, "T7")
+    (pending,) = record.pending_actions
+    assert pending.kind == "change_request" and pending.risk == "high"
+    assert "waiting for approval by mops-directors or revops-admins" in record.answer
+
+
+def test_consent_change_goes_to_the_dpo_then_is_rejected_with_reason(env) -> None:
     agent, data = env
     record = agent.run_turn("file a change request to add a consent checkbox to the demo form", SAM, "T3")
     (pending,) = record.pending_actions
-    assert pending.risk == "high" and "mops-directors or revops-admins" in record.answer and "CR-0001" in record.answer
+    assert pending.kind == "consent_change" and pending.risk == "high"
+    assert "waiting for approval by privacy" in record.answer and "CR-0001" in record.answer
     assert get_change(agent.store, "CR-0001")["state"] == "pending_approval"  # type: ignore[index]
-    _decide(agent, data, pending.id, DANA, "reject", reason="needs a backout plan")
+    with pytest.raises(NotAuthorized):  # the Director of MOps is not the DPO
+        _decide(agent, data, pending.id, DANA, "reject", reason="needs a backout plan")
+    _decide(agent, data, pending.id, "U07TR0010", "reject", reason="needs a backout plan")
     change = get_change(agent.store, "CR-0001")
     assert change["state"] == "rejected"  # type: ignore[index]
     history = agent.conversations.load(record.conversation_id)
@@ -127,7 +139,7 @@ def test_expired_change_requests_follow_their_action(env) -> None:
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))

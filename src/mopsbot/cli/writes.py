@@ -301,3 +301,28 @@ def changes_show(cr_id: Annotated[str, typer.Argument(help="e.g. CR-0001")], jso
         ]
     change["history"] = history
     _print(change, json_out, yaml.safe_dump(change, sort_keys=False, default_flow_style=False))
+
+
+@changes_app.command("move")
+def changes_move(
+    cr_id: Annotated[str, typer.Argument(help="e.g. CR-0001")],
+    state: Annotated[str, typer.Argument(help="implementing, implemented, closed, cancelled or failed.")],
+    as_user: AsUser,
+    reason: Annotated[str | None, typer.Option(help="Required for cancelled and failed.")] = None,
+) -> None:
+    """Move an approved change through implementation (the state table decides what is allowed)."""
+    from mopsbot.changes.states import InvalidTransition, transition
+    from mopsbot.store.models import ChangeRequest
+
+    if state in ("approved", "rejected", "expired", "pending_approval"):
+        fail(f"{state} is set by the approval flow, not by hand", code=2)
+    store = _store(load())
+    try:
+        with store.session() as s:
+            cr = s.get(ChangeRequest, cr_id.upper())
+            if cr is None:
+                fail(f"no change request {cr_id}")
+            transition(s, cr, state, as_user, reason)
+    except InvalidTransition as err:
+        fail(str(err))
+    console.print(f"{cr_id.upper()} is now {state}")
