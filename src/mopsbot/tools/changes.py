@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from mopsbot.changes.model import ChangeRequestDraft
 from mopsbot.changes.service import create_pending, get_change, list_changes
+from mopsbot.changes.states import STATES
 from mopsbot.errors import UserFacingError
 from mopsbot.tools.base import ToolContext, ToolResult, WriteProposal
 from mopsbot.tools.registry import tool
@@ -44,20 +45,7 @@ def file_change_request(ctx: ToolContext, args: ChangeRequestDraft) -> WriteProp
 
 
 class ListChangesArgs(BaseModel):
-    state: (
-        Literal[
-            "pending_approval",
-            "approved",
-            "implementing",
-            "implemented",
-            "closed",
-            "rejected",
-            "cancelled",
-            "expired",
-            "failed",
-        ]
-        | None
-    ) = None
+    state: Literal[STATES] | None = None  # type: ignore[valid-type]
     mine: bool = Field(False, description="Only the caller's own change requests.")
 
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from mopsbot.agent.backend import ToolOutcome, TurnRequest
+from mopsbot.changes.states import STATES
 
 PROGRAM_WORDS = (
     ("content_syndication", r"syndication|content synd"),
@@ -211,17 +212,7 @@ def fill_list_changes(message: str, previous: dict[str, Any] | None, request: Tu
     state = next(
         (
             s
-            for s in (
-                "pending_approval",
-                "approved",
-                "implementing",
-                "implemented",
-                "closed",
-                "rejected",
-                "cancelled",
-                "expired",
-                "failed",
-            )
+            for s in STATES[1:]  # every state but draft, in table order
             if s.split("_")[0] in message.lower()
         ),
         None,
