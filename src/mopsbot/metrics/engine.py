@@ -1,0 +1,287 @@
+"""Running metric queries on the warehouse: read-only, external access off, every result with its provenance."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from mopsbot.errors import UserFacingError
+from mopsbot.metrics import attribution
+from mopsbot.metrics.catalog import ATTRIBUTION_TABLE, Catalog, load_catalog
+from mopsbot.metrics.compiler import Compiled, Resolved, compile_query, resolve
+from mopsbot.metrics.periods import FiscalCalendar, Period, comparison_period, parse_period
+from mopsbot.metrics.query import MetricQuery
+
+DEFAULT_PERIOD = "last 90 days"
+
+
+class WarehouseUnavailable(UserFacingError):
+    """The warehouse file is missing or cannot be opened."""
+
+
+def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A duckdb connection that cannot write, read files, attach databases or change its own settings."""
+    if not path.exists():
+        raise WarehouseUnavailable(f"no warehouse at {path}; run `mopsbot demo seed` (or set MOPSBOT_WAREHOUSE_PATH)")
+    try:
+        return duckdb.connect(
+            str(path),
+            read_only=True,
+            config={"enable_external_access": False, "autoload_known_extensions": False, "lock_configuration": True},
+        )
+    except duckdb.Error as err:
+        raise WarehouseUnavailable(f"cannot open the warehouse at {path}: {err}") from None
+
+
+@dataclass
+class MetricResult:
+    """Rows plus everything needed to trust them: SQL, parameters, period, freshness, definitions, notes."""
+
+    metrics: list[str]
+    dimensions: list[str]
+    grain: str | None
+    period: Period
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    sql: str
+    params: list[Any]
+    units: dict[str, str]
+    labels: dict[str, str]
+    definitions: dict[str, str]
+    freshness: dict[str, str]
+    truncated: bool = False
+    comparison: Period | None = None
+    compare_to: str | None = None
+    attribution: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        period = {
+            "start": self.period.start.isoformat(),
+            "end": self.period.end.isoformat(),
+            "label": self.period.label,
+        }
+        comp = None
+        if self.comparison:
+            comp = {"start": self.comparison.start.isoformat(), "end": self.comparison.end.isoformat(),
+                    "label": self.comparison.label, "compare_to": self.compare_to}  # fmt: skip
+        return {
+            "metrics": self.metrics,
+            "dimensions": self.dimensions,
+            "grain": self.grain,
+            "period": period,
+            "comparison": comp,
+            "attribution": self.attribution,
+            "columns": self.columns,
+            "rows": [{k: _json(v) for k, v in r.items()} for r in self.rows],
+            "row_count": self.row_count,
+            "truncated": self.truncated,
+            "units": self.units,
+            "labels": self.labels,
+            "definitions": self.definitions,
+            "freshness": self.freshness,
+            "sql": self.sql,
+            "params": [_json(p) for p in self.params],
+            "notes": self.notes,
+        }
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, date):
+        return v.isoformat()
+    if hasattr(v, "__float__") and not isinstance(v, (int, float, bool)):
+        return float(v)
+    return v
+
+
+class MetricsEngine:
+    """The semantic layer: catalog + warehouse. Thread-safe (one cursor per query)."""
+
+    def __init__(self, catalog_path: Path, warehouse_path: Path, today: date | None = None) -> None:
+        self.catalog_path = catalog_path
+        self.warehouse_path = warehouse_path
+        self.today = today
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._catalog: Catalog | None = None
+        self._freshness: dict[str, str] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, checked against the warehouse's columns when the warehouse exists."""
+        if self._catalog is None:
+            columns = None
+            if self.warehouse_path.exists():
+                columns = self._columns()
+            self._catalog = load_catalog(self.catalog_path, columns)
+        return self._catalog
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is None:
+                self._con = connect_read_only(self.warehouse_path)
+            return self._con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._connection().cursor()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def _columns(self) -> dict[str, frozenset[str]]:
+        rows = self.cursor().execute("SELECT table_name, column_name FROM information_schema.columns").fetchall()
+        out: dict[str, set[str]] = {}
+        for table, column in rows:
+            out.setdefault(table, set()).add(column)
+        return {t: frozenset(c) for t, c in out.items()}
+
+    @property
+    def calendar(self) -> FiscalCalendar:
+        return FiscalCalendar(self.catalog.spec.fiscal_year_start_month)
+
+    def period_of(self, query: MetricQuery, today: date | None = None) -> Period:
+        if query.start and query.end:
+            return Period(query.start, query.end, f"{query.start.isoformat()} to {query.end.isoformat()}")
+        return parse_period(query.period or DEFAULT_PERIOD, today or self.today or date.today(), self.calendar)
+
+    def freshness(self, tables: set[str]) -> dict[str, str]:
+        """The latest date in each table's governing column (cached per engine)."""
+        out = {}
+        for t in sorted(tables):
+            if t not in self._freshness:
+                time = self.catalog.tables[t].time
+                latest = self.cursor().execute(f"SELECT max({time})::DATE FROM {t}").fetchone()[0]
+                self._freshness[t] = latest.isoformat() if latest else ""
+            out[t] = self._freshness[t]
+        return out
+
+    def compile(self, query: MetricQuery, today: date | None = None) -> tuple[Resolved, Compiled, Period]:
+        catalog = self.catalog
+        resolved = resolve(catalog, query)
+        period = self.period_of(query, today)
+        return resolved, compile_query(catalog, resolved, period), period
+
+    def query(self, query: MetricQuery, today: date | None = None) -> MetricResult:
+        """Run a metric query. Raises UserFacingError subclasses (unknown names, bad periods, no warehouse)."""
+        catalog = self.catalog
+        resolved, compiled, period = self.compile(query, today)
+        rows = self._run(compiled)
+        truncated = len(rows) > resolved.limit
+        rows = rows[: resolved.limit]
+        result = MetricResult(
+            metrics=resolved.metrics,
+            dimensions=resolved.dimensions,
+            grain=resolved.grain,
+            period=period,
+            columns=compiled.columns,
+            rows=rows,
+            sql=compiled.sql,
+            params=compiled.params,
+            units={m: catalog.metric_unit(m) for m in resolved.metrics},
+            labels={m: catalog.metrics[m].label for m in resolved.metrics},
+            definitions={m: self.definition(m) for m in resolved.metrics},
+            freshness=self.freshness(compiled.tables),
+            truncated=truncated,
+        )
+        if any(_attributed(catalog, m) for m in resolved.metrics):
+            result.attribution = resolved.attribution
+            result.notes.append(attribution.CAVEAT)
+        for m in resolved.metrics:
+            if catalog.metrics[m].caveat:
+                result.notes.append(catalog.metrics[m].caveat)
+        latest = min((d for d in result.freshness.values() if d), default="")
+        if latest and period.end > date.fromisoformat(latest):
+            result.notes.append(f"The data runs to {latest}: the part of the period after that has no data yet.")
+        if query.compare_to:
+            comp = comparison_period(period, query.compare_to, self.calendar)
+            previous = self._run(compile_query(catalog, resolved, comp))
+            _merge_comparison(result, previous, period, comp, query.compare_to)
+            result.comparison, result.compare_to = comp, query.compare_to
+        return result
+
+    def _run(self, compiled: Compiled) -> list[dict[str, Any]]:
+        cur = self.cursor()
+        try:
+            cur.execute(compiled.sql, compiled.params)
+            rows = cur.fetchall()
+        except duckdb.Error as err:
+            raise UserFacingError(f"the warehouse refused the metric query: {str(err).splitlines()[0]}") from err
+        finally:
+            cur.close()
+        return [dict(zip(compiled.columns, (_plain(v) for v in row), strict=True)) for row in rows]
+
+    def definition(self, name: str) -> str:
+        m = self.catalog.metrics[name]
+        text = m.description or _formula(self.catalog, name)
+        return f"{m.label}: {text}"
+
+    def dimension_values(self, dimension: str, limit: int = 1000) -> list[str]:
+        """Distinct values of a dimension in the warehouse (for matching a campaign or owner name)."""
+        d = self.catalog.dimensions[self.catalog.dimension_name(dimension)]
+        if d.values is not None:
+            return list(d.values)
+        table, column = next((t, c) for t, c in d.columns.items() if t != ATTRIBUTION_TABLE)
+        sql = f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY 1 LIMIT ?"
+        return [r[0] for r in self.cursor().execute(sql, [limit]).fetchall()]
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "__float__") and not isinstance(v, (int, float, bool)):
+        return float(v)  # Decimal -> float for formatting and JSON
+    return v
+
+
+def _attributed(catalog: Catalog, metric: str) -> bool:
+    return any(catalog.measures[ms].table == ATTRIBUTION_TABLE for ms in catalog.metric_measures(metric))
+
+
+def _formula(catalog: Catalog, name: str) -> str:
+    m = catalog.metrics[name]
+    if m.type == "ratio":
+        scale = f" x {m.scale:g}" if m.scale != 1 else ""
+        return f"sum of {m.numerator} / sum of {m.denominator}{scale}"
+    if m.type == "derived":
+        return m.expr or ""
+    if m.type == "conversion":
+        window = f" within {m.window_days} days" if m.window_days else ""
+        return f"share of {m.base_measure} in the period that reached {m.step_at}{window}"
+    if m.type == "cumulative":
+        return f"running total of {m.measure} from the start of the {m.grain_to_date}"
+    ms = catalog.measures[m.measure]  # type: ignore[index]
+    return f"{ms.agg} of {ms.expr} from {ms.table}"
+
+
+def _merge_comparison(
+    result: MetricResult, previous: list[dict[str, Any]], period: Period, comp: Period, how: str
+) -> None:
+    """Add <metric>_previous and <metric>_change (relative) columns, matching rows on dimensions and bucket."""
+    keyed = {}
+    buckets_now = sorted({r["bucket"] for r in result.rows if "bucket" in r})
+    buckets_then = sorted({r["bucket"] for r in previous if "bucket" in r})
+    bucket_map = dict(zip(buckets_then[-len(buckets_now) :] if buckets_now else [], buckets_now, strict=False))
+    for r in previous:
+        key = tuple(
+            bucket_map.get(r[c], r[c]) if c == "bucket" else r[c] for c in ("bucket", *result.dimensions) if c in r
+        )
+        keyed[key] = r
+    for r in result.rows:
+        key = tuple(r[c] for c in ("bucket", *result.dimensions) if c in r)
+        before = keyed.get(key, {})
+        for m in result.metrics:
+            prev = before.get(m)
+            r[f"{m}_previous"] = prev
+            now = r.get(m)
+            r[f"{m}_change"] = (now - prev) / abs(prev) if now is not None and prev not in (None, 0) else None
+    result.columns += [f"{m}_{s}" for m in result.metrics for s in ("previous", "change")]
