@@ -14,6 +14,7 @@ from mopsbot.campaigns.policy import CampaignPolicy
 from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError
 from mopsbot.knowledge.service import Knowledge, open_knowledge
+from mopsbot.metrics.engine import MetricsEngine
 from mopsbot.store.db import Store
 from mopsbot.tools.builtin import builtin_registry
 from mopsbot.tools.registry import ToolRegistry
@@ -30,7 +31,12 @@ def choose_backend(settings: Settings, requested: str | None = None, have_client
 
 
 def make_backend(
-    name: str, settings: Settings, registry: ToolRegistry, knowledge: Knowledge, client: Any = None
+    name: str,
+    settings: Settings,
+    registry: ToolRegistry,
+    knowledge: Knowledge,
+    client: Any = None,
+    metrics: MetricsEngine | None = None,
 ) -> Backend:
     if name == "openai":
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
@@ -42,7 +48,12 @@ def make_backend(
             max_tokens=settings.max_answer_tokens,
             first_tool=settings.first_tool,
         )
-    return LocalPlanner(registry, knowledge.index.embedder)
+    return LocalPlanner(registry, knowledge.index.embedder, metrics.catalog if metrics else None)
+
+
+def open_metrics(settings: Settings) -> MetricsEngine:
+    """The semantic layer over the configured warehouse; the warehouse is opened (read-only) on first use."""
+    return MetricsEngine(settings.tools_dir / "metrics.yaml", settings.resolved_warehouse_path, settings.today)
 
 
 def build_agent(
@@ -52,6 +63,7 @@ def build_agent(
     store: Store | None = None,
     knowledge: Knowledge | None = None,
     client: Any = None,
+    metrics: MetricsEngine | None = None,
 ) -> Agent:
     """An agent on the configured (or given) backend; migrations are applied to the store on open."""
     store = store or Store.open(settings.resolved_database_url)
@@ -59,15 +71,17 @@ def build_agent(
     registry = builtin_registry()
     chosen = choose_backend(settings, backend, have_client=client is not None)
     approvals = ApprovalPolicy.load(settings.tools_dir)
+    metrics = metrics or open_metrics(settings)
     return Agent(
         store=store,
         registry=registry,
-        backend=make_backend(chosen, settings, registry, knowledge, client),
+        backend=make_backend(chosen, settings, registry, knowledge, client, metrics),
         approval_policy=approvals,
         knowledge=knowledge.retriever,
         tool_deps={
             "campaign_policy": CampaignPolicy.load(settings.tools_dir),
             "approval_policy": approvals,
+            "metrics": metrics,
             "today": settings.today or date.today(),
         },
     )

@@ -28,6 +28,7 @@ class CampaignPolicy(BaseModel):
     utm: dict[str, Any]
     consent: dict[str, Any]
     defaults: dict[str, Any]
+    cpl_thresholds: dict[str, Any] = {}
 
     @classmethod
     def load(cls, tools_dir: Path) -> CampaignPolicy:
@@ -41,6 +42,15 @@ class CampaignPolicy(BaseModel):
     def cap(self, program_type: str, region: str) -> float | None:
         caps = self.budget_caps.get(program_type)
         return float(caps[region]) if isinstance(caps, dict) and region in caps else None
+
+    def cpl_threshold(self, channel: str, region: str) -> float | None:
+        """The monthly CPL alert threshold (USD) of a channel in a region, if the policy sets one."""
+        cell = self.cpl_thresholds.get(channel)
+        return float(cell[region]) if isinstance(cell, dict) and region in cell else None
+
+    @property
+    def min_leads_for_breach(self) -> int:
+        return int(self.cpl_thresholds.get("min_leads_for_breach", 30))
 
     def approval_tier(self, budget: float) -> dict[str, Any]:
         for tier in self.budget_approval["tiers"]:

@@ -16,6 +16,7 @@ from mopsbot.cli.agent import ask
 from mopsbot.cli.common import console, fail, load
 from mopsbot.cli.evals import eval_command
 from mopsbot.cli.knowledge import knowledge_app
+from mopsbot.cli.metrics import metrics_app
 from mopsbot.cli.writes import approvals_app, campaigns_app, changes_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ db_app = typer.Typer(help="The bot state store: apply migrations, show the schem
 app.add_typer(demo_app, name="demo")
 app.add_typer(db_app, name="db")
 app.add_typer(knowledge_app, name="knowledge")
+app.add_typer(metrics_app, name="metrics")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(changes_app, name="changes")
@@ -39,7 +41,6 @@ app.command("eval")(eval_command)
 PLANNED = {
     "serve": ("Run the Slack app (Socket Mode, or HTTP with --http).", 8, "The Slack app"),
     "watch": ("Run anomaly checks on a schedule and post alerts to Slack.", 8, "The Slack app"),
-    "metrics": ("List, describe and query governed campaign metrics.", 5, "Campaign metrics"),
     "models": ("Model cards and explanations of single predictions.", 6, "Prediction explanations"),
 }
 

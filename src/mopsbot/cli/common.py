@@ -28,6 +28,6 @@ def load() -> Settings:
         fail(str(err), code=2)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
-    for noisy in ("alembic", "chromadb", "httpx", "httpx2", "bm25s"):
+    for noisy in ("alembic", "chromadb", "httpx", "httpx2", "bm25s", "matplotlib"):
         logging.getLogger(noisy).setLevel(quiet)
     return settings

@@ -32,7 +32,7 @@ ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shap
 ALLOWED_FUNCTIONS = frozenset({"epoch", "coalesce", "nullif", "abs", "round", "lower", "upper", "greatest", "least"})
 
 
-class CatalogError(ValueError):
+class CatalogError(UserFacingError, ValueError):
     """tools/metrics.yaml is invalid; the message names the file, the line and the entry."""
 
 
@@ -74,6 +74,7 @@ class Metric(_Strict):
     caveat: str = ""
     synonyms: list[str] = Field(default_factory=list)
     hidden: bool = False  # building blocks of derived metrics; not listed, still queryable
+    good_direction: Literal["up", "down"] | None = None  # which way is good news (anomaly checks, answers)
     measure: str | None = None  # simple, cumulative
     numerator: str | None = None  # ratio
     denominator: str | None = None

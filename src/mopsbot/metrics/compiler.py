@@ -369,3 +369,17 @@ def _cumulative_cte(q, period, src, items, from_sql, where_sql, group, params, f
     )
     # the keep clause's parameters come after the scan's, in text order
     return sql, [*params, period.start, period.end] if q.grain else [*params, period.end]
+
+
+def available_dimensions(catalog: Catalog, metric: str) -> list[str]:
+    """The dimensions every measure of a metric can be broken down by."""
+    out = []
+    for dim in catalog.dimensions:
+        try:
+            for ms in catalog.metric_measures(metric):
+                m = catalog.measures[ms]
+                _Joins(catalog, _Source(m.table, catalog.time_of(m), m.filter, m.via, m.model)).column(dim, metric)
+        except QueryError:
+            continue
+        out.append(dim)
+    return out

@@ -55,6 +55,7 @@ class MetricResult:
     definitions: dict[str, str]
     freshness: dict[str, str]
     truncated: bool = False
+    filters: list[dict[str, Any]] = field(default_factory=list)
     comparison: Period | None = None
     compare_to: str | None = None
     attribution: str | None = None
@@ -77,6 +78,7 @@ class MetricResult:
         return {
             "metrics": self.metrics,
             "dimensions": self.dimensions,
+            "filters": self.filters,
             "grain": self.grain,
             "period": period,
             "comparison": comp,
@@ -194,6 +196,7 @@ class MetricsEngine:
             definitions={m: self.definition(m) for m in resolved.metrics},
             freshness=self.freshness(compiled.tables),
             truncated=truncated,
+            filters=[{"dimension": d, "op": op, "values": v} for d, op, v in resolved.filters],
         )
         if any(_attributed(catalog, m) for m in resolved.metrics):
             result.attribution = resolved.attribution

@@ -19,6 +19,7 @@ class ToolDeps:
     store: Any = None  # mopsbot.store.db.Store (the bot's own state: drafts, change requests)
     campaign_policy: Any = None  # mopsbot.campaigns.policy.CampaignPolicy
     approval_policy: Any = None  # mopsbot.approvals.policy.ApprovalPolicy
+    metrics: Any = None  # mopsbot.metrics.engine.MetricsEngine (catalog + read-only warehouse)
     today: date = field(default_factory=date.today)
 
 

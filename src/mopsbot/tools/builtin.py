@@ -5,6 +5,7 @@ from __future__ import annotations
 from mopsbot.tools.campaigns import draft_campaign_config, submit_campaign_config
 from mopsbot.tools.changes import file_change_request, get_change_request, list_change_requests
 from mopsbot.tools.knowledge import search_knowledge
+from mopsbot.tools.metrics import describe_metric, detect_anomalies, list_metrics, query_metrics
 from mopsbot.tools.registry import ToolRegistry
 
 
@@ -12,6 +13,10 @@ def builtin_registry() -> ToolRegistry:
     registry = ToolRegistry()
     registry.register(
         search_knowledge,
+        query_metrics,
+        list_metrics,
+        describe_metric,
+        detect_anomalies,
         draft_campaign_config,
         submit_campaign_config,
         file_change_request,

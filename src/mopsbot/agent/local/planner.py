@@ -10,11 +10,13 @@ from typing import Any
 
 from mopsbot.agent.backend import BackendOutput, ToolExecutor, ToolOutcome, TurnRequest
 from mopsbot.agent.history import StoredMessage
+from mopsbot.agent.local import metrics as metric_slots
 from mopsbot.agent.local import writes
 from mopsbot.agent.local.compose import CAPABILITIES, knowledge_answer
 from mopsbot.agent.local.router import IntentRouter
 from mopsbot.agent.local.writes import Clarify
 from mopsbot.knowledge.embeddings import Embedder
+from mopsbot.metrics.catalog import Catalog
 from mopsbot.tools.registry import ToolRegistry
 
 _CR_ID = re.compile(r"\bCR-\d{4,}\b", re.I)
@@ -107,7 +109,20 @@ COMPOSERS: dict[str, Composer] = {
     "file_change_request": writes.compose_pending,
     "list_change_requests": writes.compose_changes,
     "get_change_request": writes.compose_changes,
+    "query_metrics": metric_slots.compose_metrics,
+    "detect_anomalies": metric_slots.compose_anomalies,
+    "list_metrics": metric_slots.compose_list,
+    "describe_metric": metric_slots.compose_describe,
 }
+METRIC_TOOLS = ("query_metrics", "detect_anomalies", "list_metrics", "describe_metric")
+_LIST_METRICS = re.compile(
+    r"\b(list|which|what)\b[^?]*\bmetrics\b[^?]*\b(can|do|available|report|know|there|have|support)"
+    r"|^\s*list (the |all )?metrics",
+    re.I,
+)
+_DESCRIBE_METRIC = re.compile(r"\b(metric|catalog|do you|you compute|you calculate|does mopsbot)\b", re.I)
+_ANOMALY_ASK = re.compile(r"\b(any|detect|find|check for|were there|was there|is there|are there|flag|list)\b", re.I)
+_HOW_TO = re.compile(r"^\s*(where|how|who|what should|what do|when)\b", re.I)
 
 
 def _previous_state(history: list[StoredMessage]) -> dict[str, Any] | None:
@@ -126,9 +141,38 @@ def _previous_state(history: list[StoredMessage]) -> dict[str, Any] | None:
 class LocalPlanner:
     name = "local"
 
-    def __init__(self, registry: ToolRegistry, embedder: Embedder) -> None:
+    def __init__(self, registry: ToolRegistry, embedder: Embedder, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog
+        self.fillers = dict(FILLERS)
+        if catalog is not None and registry.get("query_metrics"):
+            self.fillers.update(
+                {
+                    "query_metrics": lambda m, p, r: metric_slots.fill_metric_query(catalog, m, p),
+                    "detect_anomalies": lambda m, p, r: metric_slots.fill_anomalies(catalog, m, p),
+                    "list_metrics": lambda m, p, r: {},
+                    "describe_metric": lambda m, p, r: {"metric": metric_slots.find_metrics(catalog, m)[0]},
+                }
+            )
         usable = {t.name: t.exemplars for t in registry if t.name in FILLERS and t.exemplars}
         self.router = IntentRouter(embedder, usable)
+
+    def _metric_intent(self, message: str) -> str | None:
+        """The metric tool a message asks for, by the catalog's names and the words around them."""
+        catalog = self.catalog
+        if catalog is None or "query_metrics" not in self.fillers:
+            return None
+        if _LIST_METRICS.search(message):
+            return "list_metrics"
+        named = metric_slots.find_metrics(catalog, message)
+        if not named:
+            return None
+        if metric_slots.ANOMALY.search(message) and _ANOMALY_ASK.search(message) and not _HOW_TO.match(message):
+            return "detect_anomalies"
+        if metric_slots.DESCRIBE.search(message) and _DESCRIBE_METRIC.search(message):
+            return "describe_metric"
+        if metric_slots.is_metric_question(catalog, message):
+            return "query_metrics"
+        return None
 
     def _gate(self, message: str, intent: str) -> str:
         """The tool whose naming words the message has (best embedding score among several); otherwise the
@@ -136,12 +180,15 @@ class LocalPlanner:
         gated = [name for name, pattern in GATES.items() if pattern.search(message)]
         if _QUESTION.match(message):  # "how do I request a change ...?" asks how, it does not request
             gated = [g for g in gated if g not in WRITE_INTENTS]
+        if not gated and (metric := self._metric_intent(message)):
+            return metric
         if "get_change_request" in gated:
             return "get_change_request"
         if "file_change_request" in gated and "list_change_requests" in gated:
             gated.remove("list_change_requests")
         if not gated:
-            return "search_knowledge" if intent in GATES or intent == "unsure" else intent
+            unrouted = intent in GATES or intent in METRIC_TOOLS or intent == "unsure"
+            return "search_knowledge" if unrouted else intent
         if len(gated) == 1:
             return gated[0]
         scores = self.router.scores(message)
@@ -153,7 +200,7 @@ class LocalPlanner:
         route = self.router.route(message)
         intent = self._gate(message, route.intent)
         # a fragment in a thread that was about a tool continues that tool ("and for EMEA?")
-        if previous and previous.get("tool") in FILLERS and _FOLLOW_UP.match(message) and intent not in GATES:
+        if previous and previous.get("tool") in self.fillers and _FOLLOW_UP.match(message) and intent not in GATES:
             intent = previous["tool"]
         if intent == "help":
             return BackendOutput(CAPABILITIES, state={"planner": {"intent": "help"}})
@@ -164,14 +211,20 @@ class LocalPlanner:
                 "That's outside what I do: I'm the marketing-ops copilot. " + CAPABILITIES,
                 state={"planner": {"intent": "out_of_scope"}},
             )
-        args = FILLERS[intent](message, previous, request)
+        args = self.fillers[intent](message, previous, request)
         if isinstance(args, Clarify):
             return BackendOutput(str(args), state={"planner": {"intent": intent, "clarify": True}})
+        policy = None
+        if intent == "query_metrics" and metric_slots.POLICY_WORDS.search(message):
+            # "what's the CPL threshold ... and did we breach it last month?": the rule, then the numbers
+            policy = executor.call("search_knowledge", {"query": message.strip()})
         outcome = executor.call(intent, args)
         if not outcome.ok:
             answer = f"I couldn't do that: {outcome.error}"
         else:
             answer = COMPOSERS[intent](message, outcome, request)
+        if policy is not None and policy.ok:
+            answer = _compose_knowledge(message, policy, request) + "\n\n" + answer
         planner: dict[str, Any] = {"intent": intent, "tool": intent, "args": args, "route_score": round(route.score, 3)}
         if outcome.ok and outcome.data.get("draft_id"):
             planner["draft_id"] = outcome.data["draft_id"]
