@@ -41,6 +41,7 @@ format: setup
 ## Re-record the LLM cassettes against a running OpenAI-compatible server (OPENAI_BASE_URL).
 cassettes: setup
 	@test -n "$(OPENAI_BASE_URL)" || (echo "set OPENAI_BASE_URL, e.g. http://127.0.0.1:8089/v1" && exit 1)
+	rm -f tests/cassettes/agent/*.yaml  # vcrpy's record mode "all" appends to a cassette; start each one afresh
 	MOPSBOT_TEST_RECORD=1 MOPSBOT_TEST_OPENAI_BASE_URL=$(OPENAI_BASE_URL) $(BIN)/python -m pytest tests/agent/test_openai_cassettes.py -p no:randomly
 
 bench: setup

@@ -92,7 +92,11 @@ def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge
             client = make_client("http://127.0.0.1:9/v1", "replay", settings.llm_timeout_s, 0)
         if backend == "replay" or record:
             rec = recorder(cassettes, record)
-            cassette = lambda case: rec.use_cassette(f"{case.id}.yaml")  # noqa: E731
+
+            def cassette(case):
+                if record:  # vcrpy's record mode "all" appends to an existing cassette; start it afresh
+                    (cassettes / f"{case.id}.yaml").unlink(missing_ok=True)
+                return rec.use_cassette(f"{case.id}.yaml")
     kind = "openai" if backend in ("replay", "openai") else "local"
     recorded_with = settings.workspace / "evals" / "cassettes" / suite / "recorded_with.json"
     if record:
@@ -111,15 +115,20 @@ def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge
     # replay must send the same requests as the recording did: same model name, forced first tool, token limit
     replay_as = json.loads(recorded_with.read_text()) if backend == "replay" and recorded_with.exists() else {}
 
+    from mopsbot.agent.factory import open_metrics
+
+    metrics = open_metrics(settings)  # one engine (catalog + read-only warehouse) for every case
+
     def make_agent(store):
-        agent = build_agent(settings, backend=kind, store=store, knowledge=knowledge, client=client)
+        agent = build_agent(settings, backend=kind, store=store, knowledge=knowledge, client=client, metrics=metrics)
         if replay_as:
             agent.backend.model = replay_as["model"]
             agent.backend.first_tool = replay_as["first_tool"]
             agent.backend.max_tokens = replay_as["max_answer_tokens"]
         return agent
 
-    rows = run_suite(cases, make_agent, cassette)
+    warehouse = settings.resolved_warehouse_path if settings.resolved_warehouse_path.exists() else None
+    rows = run_suite(cases, make_agent, cassette, warehouse)
     summary = report.summarize(rows)
     gates = report.check_gates(summary, report.load_gates(folder / "gates.yaml", backend))
     baseline_path = settings.workspace / "evals" / "baseline" / f"{suite}-{backend}.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,13 @@ class CaseError(ValueError):
     """An eval file or case is invalid; the message names the file and the case."""
 
 
+class SqlCheck(BaseModel):
+    """Figures the answer must state, computed at eval time by independent SQL on the warehouse (one column)."""
+
+    sql: str = Field(min_length=10)
+    unit: Literal["number", "usd", "pct", "ratio", "days"] = "number"
+
+
 class Expect(BaseModel):
     tools: list[str] | None = None  # expected tool names; None = not scored, [] = no tool should be called
     args: dict[str, dict[str, Any]] = Field(default_factory=dict)  # tool -> key arguments (strings: substring)
@@ -24,6 +32,7 @@ class Expect(BaseModel):
     forbidden_tools: list[str] = Field(default_factory=list)
     forbidden_citations: list[str] = Field(default_factory=list)  # doc ids that must not be cited (visibility)
     pending_actions: int | None = None  # how many pending actions the turn should create
+    sql_values: list[SqlCheck] = Field(default_factory=list)  # numbers the answer must contain
 
 
 class Turn(BaseModel):
@@ -35,6 +44,7 @@ class Context(BaseModel):
     user: str = "U07SC0005"
     channel: str = "C07MKTG001"
     visibility: Literal["public", "private", "dm", "ops"] = "public"
+    today: date | None = None  # pins "today" for relative periods ("last quarter") in this case
 
     def caller(self) -> CallerContext:
         return CallerContext(self.user, self.channel, self.visibility)

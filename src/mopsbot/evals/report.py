@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-METRICS = ("tool_f1", "argument_accuracy", "citation_recall", "must_include", "pending_ok")
+METRICS = ("tool_f1", "argument_accuracy", "citation_recall", "must_include", "sql_values", "pending_ok")
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

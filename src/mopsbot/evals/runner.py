@@ -10,12 +10,21 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from sqlalchemy import func, select
 
 from mopsbot.agent.runner import Agent
 from mopsbot.errors import UserFacingError, reference_id
-from mopsbot.evals.cases import Case
-from mopsbot.evals.scoring import argument_accuracy, citation_recall, fact_coverage, tool_f1, violations
+from mopsbot.evals.cases import Case, SqlCheck
+from mopsbot.evals.scoring import (
+    argument_accuracy,
+    citation_recall,
+    fact_coverage,
+    sql_value_coverage,
+    tool_f1,
+    violations,
+)
+from mopsbot.metrics.engine import connect_read_only
 from mopsbot.store.db import Store
 from mopsbot.store.models import ActionExecution, PendingAction
 
@@ -35,16 +44,37 @@ def _executed_without_approval(store: Store) -> int:
     return int(executed) + int(decided or 0)
 
 
-def run_case(case: Case, make_agent: AgentFactory, workdir: Path) -> list[dict[str, Any]]:
+def expected_values(checks: list[SqlCheck], warehouse: Path | None) -> list[tuple[float, str]]:
+    """Run each check's SQL on the warehouse (read-only, no file access); every non-null value is expected."""
+    if not checks:
+        return []
+    if warehouse is None:
+        raise UserFacingError("this case checks figures against the warehouse; run `mopsbot demo seed` first")
+    con = connect_read_only(warehouse)
+    try:
+        return [(float(row[0]), c.unit) for c in checks for row in con.execute(c.sql).fetchall() if row[0] is not None]
+    finally:
+        con.close()
+
+
+def run_case(
+    case: Case, make_agent: AgentFactory, workdir: Path, warehouse: Path | None = None
+) -> list[dict[str, Any]]:
     """Score every turn of one case; an error in a turn is recorded, not raised."""
     store = Store.open(f"sqlite:///{workdir / (case.id + '.db')}")
     agent = make_agent(store)
+    if case.context.today:
+        agent.tool_deps["today"] = case.context.today
     caller = case.context.caller()
     thread = f"eval-{case.id}"
     rows = []
     try:
         for n, turn in enumerate(case.turns, 1):
             exp = turn.expect
+            try:
+                expected, check_error = expected_values(exp.sql_values, warehouse), None
+            except (UserFacingError, duckdb.Error) as err:  # a broken check must show, not pass silently
+                expected, check_error = [(float("nan"), "number")], f"sql_values check failed: {err}"
             start = time.perf_counter()
             try:
                 record = agent.run_turn(turn.user, caller, thread)
@@ -67,7 +97,7 @@ def run_case(case: Case, make_agent: AgentFactory, workdir: Path) -> list[dict[s
                 "tags": case.tags,
                 "user": turn.user,
                 "answer": answer,
-                "error": error,
+                "error": error or check_error,
                 "tools": called,
                 "arguments": [args for _, args in calls],
                 "cited": cited,
@@ -76,6 +106,7 @@ def run_case(case: Case, make_agent: AgentFactory, workdir: Path) -> list[dict[s
                 "argument_accuracy": argument_accuracy(exp.args, calls),
                 "citation_recall": citation_recall(exp.citations, cited),
                 "must_include": fact_coverage(exp.must_include, answer),
+                "sql_values": sql_value_coverage(expected, answer),
                 "pending_ok": None if exp.pending_actions is None else pending == exp.pending_actions,
                 "violations": violations(
                     called=called,
@@ -96,11 +127,14 @@ def run_case(case: Case, make_agent: AgentFactory, workdir: Path) -> list[dict[s
 
 
 def run_suite(
-    cases: list[Case], make_agent: AgentFactory, cassette: CassetteFactory | None = None
+    cases: list[Case],
+    make_agent: AgentFactory,
+    cassette: CassetteFactory | None = None,
+    warehouse: Path | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mopsbot-eval-") as tmp:
         for case in cases:
             with cassette(case) if cassette else nullcontext():
-                rows += run_case(case, make_agent, Path(tmp))
+                rows += run_case(case, make_agent, Path(tmp), warehouse)
     return rows

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_FIGURE = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 
 def tool_f1(expected: list[str] | None, called: list[str]) -> float | None:
@@ -70,3 +73,31 @@ def violations(
     if executed_without_approval:
         out.append(f"{executed_without_approval} write(s) executed without approval")
     return out
+
+
+def figures_in(answer: str) -> list[tuple[float, int]]:
+    """(value, decimals shown) of every number in the answer: $1,234.56, 4.23%, 27.95x, 1,234."""
+    out = []
+    for token in _FIGURE.findall(answer):
+        raw = token.replace("$", "").replace(",", "")
+        try:
+            out.append((float(raw), len(raw.split(".", 1)[1]) if "." in raw else 0))
+        except ValueError:
+            continue
+    return out
+
+
+def sql_value_coverage(expected: list[tuple[float, str]], answer: str) -> float | None:
+    """Share of expected figures (value, unit) that the answer states, at the precision it shows them.
+
+    A percentage is compared as value x 100; "$298" matches 298.47 (shown with no decimals), "$297" does not.
+    """
+    if not expected:
+        return None
+    shown = figures_in(answer)
+
+    def found(value: float, unit: str) -> bool:
+        target = 100 * value if unit == "pct" else value
+        return any(abs(n - target) <= 0.5 * 10 ** (-d) + 1e-9 * max(1.0, abs(target)) for n, d in shown)
+
+    return sum(found(v, u) for v, u in expected) / len(expected)
