@@ -97,6 +97,7 @@ def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge
                 if record:  # vcrpy's record mode "all" appends to an existing cassette; start it afresh
                     (cassettes / f"{case.id}.yaml").unlink(missing_ok=True)
                 return rec.use_cassette(f"{case.id}.yaml")
+
     kind = "openai" if backend in ("replay", "openai") else "local"
     recorded_with = settings.workspace / "evals" / "cassettes" / suite / "recorded_with.json"
     if record:

@@ -65,10 +65,10 @@ def credits_sql(config: AttributionConfig, model: str, time_column: str, start: 
         SELECT *, 1 + (lc <> 1)::INT + (n <> 1 AND n <> lc)::INT AS keys FROM roles
     )
     SELECT opportunity_id, amount, {_CREDIT[model]} AS credit, channel, campaign_id, region, created_at,
-           closed_at, is_won
+           closed_at, is_won, TRUE AS touched
     FROM keyed
     UNION ALL
-    SELECT opportunity_id, amount, 1.0, {no_touch}, NULL, region, created_at, closed_at, is_won
+    SELECT opportunity_id, amount, 1.0, {no_touch}, NULL, region, created_at, closed_at, is_won, FALSE
     FROM opp WHERE opportunity_id NOT IN (SELECT opportunity_id FROM touches)
     """
     return sql, [start, end + timedelta(days=1)]

@@ -25,11 +25,42 @@ Unit = Literal["usd", "count", "pct", "ratio", "days", "usd_per_day"]
 ATTRIBUTION_TABLE = "attribution"
 # Columns of the virtual attribution table (one row per opportunity and credited touch).
 ATTRIBUTION_COLUMNS = frozenset(
-    {"opportunity_id", "amount", "credit", "channel", "campaign_id", "region", "created_at", "closed_at", "is_won"}
+    {
+        "opportunity_id",
+        "amount",
+        "credit",
+        "channel",
+        "campaign_id",
+        "region",
+        "created_at",
+        "closed_at",
+        "is_won",
+        "touched",
+    }  # fmt: skip
 )
 ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay")
-# SQL functions a measure expression or filter may use; anything else is refused at load.
-ALLOWED_FUNCTIONS = frozenset({"epoch", "coalesce", "nullif", "abs", "round", "lower", "upper", "greatest", "least"})
+# SQL functions (sqlglot's names) a measure expression or filter may use; anything else (aggregates, table
+# functions such as read_csv, random(), ...) is refused at load.
+ALLOWED_FUNCTIONS = frozenset(
+    {
+        "TIME_TO_UNIX",
+        "EPOCH",
+        "COALESCE",
+        "NULLIF",
+        "ABS",
+        "ROUND",
+        "LOWER",
+        "UPPER",
+        "GREATEST",
+        "LEAST",
+        "CASE",
+        "IF",
+        "CAST",
+        "TRY_CAST",
+        "DATEDIFF",
+        "DATE_DIFF",
+    }  # fmt: skip
+)
 
 
 class CatalogError(UserFacingError, ValueError):
@@ -260,15 +291,18 @@ def derived_refs(expr: str) -> list[str]:
 def _check_sql(text: str, columns: frozenset[str] | None, where: str) -> None:
     """An expression or filter must parse, use allowed functions only and name only its table's columns."""
     try:
-        tree = sqlglot.parse_one(text, read="duckdb")
+        trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as err:
         raise CatalogError(f"{where}: does not parse as SQL: {str(err).splitlines()[0]}") from None
+    if len(trees) != 1 or ";" in text:
+        raise CatalogError(f"{where}: one expression only (no ';', no second statement)")
+    tree = trees[0]
     if isinstance(tree, exp.Query) or tree.find(exp.Query, exp.Subquery, exp.Command):
         raise CatalogError(f"{where}: subqueries and statements are not allowed")
     for fn in tree.find_all(exp.Func):
-        name = (fn.sql_name() if not isinstance(fn, exp.Anonymous) else fn.name).lower()
-        if isinstance(fn, exp.Anonymous) and name not in ALLOWED_FUNCTIONS:
-            raise CatalogError(f"{where}: function {name}() is not allowed")
+        name = (fn.name if isinstance(fn, exp.Anonymous) else fn.sql_name()).upper()
+        if name not in ALLOWED_FUNCTIONS:
+            raise CatalogError(f"{where}: function {name.lower()}() is not allowed in a catalog expression")
     if columns is not None:
         for col in tree.find_all(exp.Column):
             if col.table or col.name not in columns:

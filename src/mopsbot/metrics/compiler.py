@@ -68,9 +68,17 @@ def resolve(catalog: Catalog, query: MetricQuery, default_limit: int = 100) -> R
             try:
                 order = (catalog.metric_name(key), desc)
             except UserFacingError:
-                order = (catalog.dimension_name(key), desc)
+                try:
+                    order = (catalog.dimension_name(key), desc)
+                except UserFacingError:
+                    raise QueryError(
+                        f"order_by {key!r} is not a metric or dimension of the query; use one of "
+                        f"{', '.join(metrics + dims)}"
+                    ) from None
             if order[0] not in metrics + dims:
-                raise QueryError(f"order_by {key!r} must be one of the query's metrics or dimensions")
+                raise QueryError(
+                    f"order_by {key!r} must be one of the query's metrics or dimensions: {', '.join(metrics + dims)}"
+                )
     model = query.attribution or (catalog.spec.attribution.default_model if catalog.spec.attribution else "w_shaped")
     if query.attribution and not any(
         catalog.measures[ms].table == ATTRIBUTION_TABLE and not catalog.measures[ms].model
@@ -197,10 +205,13 @@ def compile_query(catalog: Catalog, q: Resolved, period: Period) -> Compiled:
         col = f"m_{name}"
         return f"coalesce({col}, 0)" if measure.agg in ADDITIVE else col
 
-    for name in q.metrics:
-        metric_sql[name] = _metric_expr(catalog, name, need, metric_sql)
-
     keys = (["bucket"] if q.grain else []) + [f"d_{d}" for d in q.dimensions]
+    # a group's whole series, for telling "no rows this month" (0) from "no rows ever" (empty) in ratios
+    series = ", ".join(f"k.d_{d}" for d in q.dimensions)
+    partition = f"PARTITION BY {series}" if series else ""
+    for name in q.metrics:
+        metric_sql[name] = _metric_expr(catalog, name, need, metric_sql, partition)
+
     ctes: list[str] = []
     params: list[Any] = []
     tables: set[str] = set()
@@ -247,7 +258,7 @@ def _order(q: Resolved, keys: list[str]) -> str:
     return ", ".join(parts) or "1"
 
 
-def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str]) -> str:
+def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str], partition: str = "") -> str:
     m = catalog.metrics[name]
     if m.type == "simple":
         return need(m.measure, catalog.measures[m.measure])
@@ -256,9 +267,11 @@ def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str]) -> str
     if m.type == "ratio":
         num_m, den_m = catalog.measures[m.numerator], catalog.measures[m.denominator]
         num = need(m.numerator, num_m)
-        if num_m.table != den_m.table:  # no numerator rows for a group (email has no spend rows): empty, not 0
-            num = f"m_{m.numerator}"
         den = need(m.denominator, den_m)
+        if num_m.table != den_m.table:
+            # a month without won revenue is 0 ROAS, but a group with no numerator rows at all (email campaigns
+            # have no spend rows) has no CPL: empty, like a zero denominator (metrics-glossary)
+            num = f"CASE WHEN count(m_{m.numerator}) OVER ({partition}) = 0 THEN NULL ELSE {num} END"
         scale = f" * {float(m.scale)!r}" if m.scale != 1 else ""
         return f"({num}{scale} / nullif({den}, 0))"
     if m.type == "conversion":
@@ -275,7 +288,7 @@ def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str]) -> str
         return f"({num} / nullif({den}, 0))"
     tree = sqlglot.parse_one(m.expr or "", read="duckdb")
     for ref in derived_refs(m.expr or ""):
-        done.setdefault(ref, _metric_expr(catalog, ref, need, done))
+        done.setdefault(ref, _metric_expr(catalog, ref, need, done, partition))
 
     for div in list(tree.find_all(exp.Div)):
         div.set("expression", exp.Nullif(this=div.expression.copy(), expression=exp.Literal.number(0)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from mopsbot.errors import UserFacingError
 from mopsbot.metrics import attribution
 from mopsbot.metrics.catalog import ATTRIBUTION_TABLE, Catalog, load_catalog
 from mopsbot.metrics.compiler import Compiled, Resolved, compile_query, resolve
-from mopsbot.metrics.periods import FiscalCalendar, Period, comparison_period, parse_period
+from mopsbot.metrics.periods import FiscalCalendar, Period, add_months, comparison_period, parse_period
 from mopsbot.metrics.query import MetricQuery
 
 DEFAULT_PERIOD = "last 90 days"
@@ -210,7 +210,7 @@ class MetricsEngine:
         if query.compare_to:
             comp = comparison_period(period, query.compare_to, self.calendar)
             previous = self._run(compile_query(catalog, resolved, comp))
-            _merge_comparison(result, previous, period, comp, query.compare_to)
+            _merge_comparison(result, previous, period, comp, self.calendar)
             result.comparison, result.compare_to = comp, query.compare_to
         return result
 
@@ -267,16 +267,17 @@ def _formula(catalog: Catalog, name: str) -> str:
 
 
 def _merge_comparison(
-    result: MetricResult, previous: list[dict[str, Any]], period: Period, comp: Period, how: str
+    result: MetricResult, previous: list[dict[str, Any]], period: Period, comp: Period, cal: FiscalCalendar
 ) -> None:
-    """Add <metric>_previous and <metric>_change (relative) columns, matching rows on dimensions and bucket."""
+    """Add <metric>_previous and <metric>_change (relative) columns, matching rows on dimensions and on the time
+    bucket shifted onto the current period (January 2025 -> January 2026, not "the first bucket")."""
+    months = _month_offset(period, comp)
     keyed = {}
-    buckets_now = sorted({r["bucket"] for r in result.rows if "bucket" in r})
-    buckets_then = sorted({r["bucket"] for r in previous if "bucket" in r})
-    bucket_map = dict(zip(buckets_then[-len(buckets_now) :] if buckets_now else [], buckets_now, strict=False))
     for r in previous:
         key = tuple(
-            bucket_map.get(r[c], r[c]) if c == "bucket" else r[c] for c in ("bucket", *result.dimensions) if c in r
+            _shift_bucket(r[c], result.grain, months, period.start - comp.start, cal) if c == "bucket" else r[c]
+            for c in ("bucket", *result.dimensions)
+            if c in r
         )
         keyed[key] = r
     for r in result.rows:
@@ -288,3 +289,27 @@ def _merge_comparison(
             now = r.get(m)
             r[f"{m}_change"] = (now - prev) / abs(prev) if now is not None and prev not in (None, 0) else None
     result.columns += [f"{m}_{s}" for m in result.metrics for s in ("previous", "change")]
+
+
+def _month_offset(period: Period, comp: Period) -> int | None:
+    """Whole months between the two periods' starts when both start on the same day of the month, else None."""
+    if period.start.day != comp.start.day:
+        return None
+    return (period.start.year - comp.start.year) * 12 + period.start.month - comp.start.month
+
+
+def _shift_bucket(bucket: Any, grain: str | None, months: int | None, days: timedelta, cal: FiscalCalendar) -> Any:
+    if not isinstance(bucket, date) or grain is None:
+        return bucket
+    shifted = (
+        add_months(bucket, months) if months is not None and grain in ("month", "quarter", "year") else bucket + days
+    )
+    if grain == "week":
+        return shifted - timedelta(days=shifted.weekday())
+    if grain == "month":
+        return shifted.replace(day=1)
+    if grain == "quarter":
+        return cal.quarter_start(shifted)
+    if grain == "year":
+        return cal.year_start(shifted)
+    return shifted

@@ -38,7 +38,7 @@ class Period:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
 
-def _add_months(d: date, months: int) -> date:
+def add_months(d: date, months: int) -> date:
     y, m = divmod(d.month - 1 + months, 12)
     return date(d.year + y, m + 1, min(d.day, calendar.monthrange(d.year + y, m + 1)[1]))
 
@@ -48,7 +48,7 @@ def _month_start(d: date) -> date:
 
 
 def _month_end(d: date) -> date:
-    return _add_months(_month_start(d), 1) - timedelta(days=1)
+    return add_months(_month_start(d), 1) - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -57,30 +57,30 @@ class FiscalCalendar:
 
     def quarter_start(self, d: date) -> date:
         offset = (d.month - self.start_month) % 3
-        return _add_months(_month_start(d), -offset)
+        return add_months(_month_start(d), -offset)
 
     def year_start(self, d: date) -> date:
         offset = (d.month - self.start_month) % 12
-        return _add_months(_month_start(d), -offset)
+        return add_months(_month_start(d), -offset)
 
     def fiscal_year(self, d: date) -> int:
-        return _add_months(self.year_start(d), 11).year
+        return add_months(self.year_start(d), 11).year
 
     def quarter_number(self, d: date) -> int:
         return (d.month - self.start_month) % 12 // 3 + 1
 
     def quarter(self, fy: int, q: int) -> Period:
-        first = _add_months(date(fy, self.start_month, 1), (-12 if self.start_month != 1 else 0) + 3 * (q - 1))
-        return Period(first, _add_months(first, 3) - timedelta(days=1), self.quarter_label(first))
+        first = add_months(date(fy, self.start_month, 1), (-12 if self.start_month != 1 else 0) + 3 * (q - 1))
+        return Period(first, add_months(first, 3) - timedelta(days=1), self.quarter_label(first))
 
     def quarter_label(self, d: date) -> str:
         prefix = "FY" if self.start_month != 1 else ""
         return f"Q{self.quarter_number(d)} {prefix}{self.fiscal_year(d)}"
 
     def year(self, fy: int) -> Period:
-        first = _add_months(date(fy, self.start_month, 1), -12 if self.start_month != 1 else 0)
+        first = add_months(date(fy, self.start_month, 1), -12 if self.start_month != 1 else 0)
         label = f"FY{fy}" if self.start_month != 1 else str(fy)
-        return Period(first, _add_months(first, 12) - timedelta(days=1), label)
+        return Period(first, add_months(first, 12) - timedelta(days=1), label)
 
 
 HELP = (
@@ -92,7 +92,13 @@ HELP = (
 
 def parse_period(text: str, today: date, cal: FiscalCalendar | None = None) -> Period:
     """The period a phrase names, relative to `today`. Raises PeriodError."""
-    cal = cal or FiscalCalendar()
+    try:
+        return _parse(text, today, cal or FiscalCalendar())
+    except ValueError as err:  # an impossible date: 2026-02-30, month 13
+        raise PeriodError(f"the period {text!r} holds an impossible date ({err}); {HELP}") from None
+
+
+def _parse(text: str, today: date, cal: FiscalCalendar) -> Period:
     t = re.sub(r"\s+", " ", text.strip().lower()).removeprefix("in ").removeprefix("the ").removeprefix("for ")
     yesterday = today - timedelta(days=1)
     if m := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\s*(?:\.\.|to|through|until|-|–)\s*(\d{4}-\d{2}-\d{2})", t):
@@ -109,12 +115,14 @@ def parse_period(text: str, today: date, cal: FiscalCalendar | None = None) -> P
         return Period(yesterday, yesterday, "yesterday")
     if m := re.fullmatch(r"(?:last|past|trailing|previous) (\d{1,4}) (day|week|month)s?", t):
         n, unit = int(m.group(1)), m.group(2)
+        if n < 1:
+            raise PeriodError(f"the period {text!r} is empty; ask for at least 1 {unit}")
         if unit == "day":
             start = today - timedelta(days=n)
         elif unit == "week":
             start = today - timedelta(weeks=n)
         else:
-            start = _add_months(today, -n)
+            start = add_months(today, -n)
         return Period(start, yesterday, f"the last {n} {unit}s ({start.isoformat()} to {yesterday.isoformat()})")
     if m := re.fullmatch(r"(last|previous|this|current) (week|month|quarter|year|fiscal year)", t):
         which, unit = m.groups()
@@ -123,12 +131,12 @@ def parse_period(text: str, today: date, cal: FiscalCalendar | None = None) -> P
             start = today - timedelta(days=today.weekday()) - timedelta(weeks=int(back))
             return _to_date(Period(start, start + timedelta(days=6), f"{which} week"), today, back)
         if unit == "month":
-            first = _add_months(_month_start(today), -int(back))
+            first = add_months(_month_start(today), -int(back))
             return _to_date(Period(first, _month_end(first), first.strftime("%B %Y")), today, back)
         if unit == "quarter":
-            first = _add_months(cal.quarter_start(today), -3 * int(back))
+            first = add_months(cal.quarter_start(today), -3 * int(back))
             return _to_date(
-                Period(first, _add_months(first, 3) - timedelta(days=1), cal.quarter_label(first)), today, back
+                Period(first, add_months(first, 3) - timedelta(days=1), cal.quarter_label(first)), today, back
             )
         fy = cal.fiscal_year(today) - int(back)
         return _to_date(cal.year(fy), today, back)
@@ -179,7 +187,7 @@ def comparison_period(period: Period, compare_to: str, cal: FiscalCalendar | Non
     months) or the same period a year earlier."""
     cal = cal or FiscalCalendar()
     if compare_to == "same_period_last_year":
-        start, end = _add_months(period.start, -12), _add_months(period.end, -12)
+        start, end = add_months(period.start, -12), add_months(period.end, -12)
         if period.end == _month_end(period.end):
             end = _month_end(end)
         return Period(start, end, f"the same period a year earlier ({start.isoformat()} to {end.isoformat()})")
@@ -187,7 +195,7 @@ def comparison_period(period: Period, compare_to: str, cal: FiscalCalendar | Non
         raise PeriodError(f"compare_to must be previous_period or same_period_last_year, not {compare_to!r}")
     months = _whole_months(period)
     if months:
-        start = _add_months(period.start, -months)
+        start = add_months(period.start, -months)
         end = period.start - timedelta(days=1)
         label = cal.quarter_label(start) if months == 3 and cal.quarter_start(start) == start else None
         if months == 1:

@@ -81,7 +81,7 @@ _EXCLUDE = re.compile(r"\b(excluding|except|not|without|other than|outside)\s+(?
 # A number question needs a period, a breakdown, or a figure-asking phrase; "what's the CPL threshold?" is policy.
 ASKS_FIGURE = re.compile(
     r"\b(how many|how much|what (?:was|were|is|are|'s) (?:our|the|my)? ?(?:total|current|overall)?|show( me)?|"
-    r"give me|report|compare|trend|breakdown|break down|top \d+|which|did we|have we|numbers?)\b",
+    r"give me|report|compare|trend|breakdown|break down|top \d+|did we|numbers?)\b",
     re.I,
 )
 POLICY_WORDS = re.compile(
@@ -96,23 +96,35 @@ ANOMALY = re.compile(r"\b(anomal\w*|spike[sd]?|unusual|outliers?|weird|strange|j
 
 def find_metrics(catalog: Catalog, text: str) -> list[str]:
     """Catalogued metrics named in the text (longest phrases first, without overlaps), in order of mention."""
+    return list(dict.fromkeys(n for _, _, n in _metric_spans(catalog, text)))
+
+
+def _without_metrics(catalog: Catalog, text: str) -> str:
+    """The text with metric phrases blanked, so "cost per opportunity by region" reads as "... by region"."""
+    for start, end, _ in _metric_spans(catalog, text):
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+def _metric_spans(catalog: Catalog, text: str) -> list[tuple[int, int, str]]:
     low = text.lower()
     taken = [False] * len(low)
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, int, str]] = []
     for phrase, name in catalog.synonym_index():
         pattern = re.escape(phrase).replace(r"\ ", r"[\s_-]+").replace(r"\-", r"[\s_-]?")
         for m in re.finditer(rf"(?<![\w-]){pattern}(?:e?s)?(?![\w-])", low):
             if not any(taken[m.start() : m.end()]):
                 taken[m.start() : m.end()] = [True] * (m.end() - m.start())
-                found.append((m.start(), name))
-    return list(dict.fromkeys(n for _, n in sorted(found)))
+                found.append((m.start(), m.end(), name))
+    return sorted(found)
 
 
 def is_metric_question(catalog: Catalog, text: str) -> bool:
     """A metric is named and the message asks for a figure (a period, a breakdown or a figure word)."""
     if not find_metrics(catalog, text):
         return False
-    wants = PERIOD.search(text) or _BY.search(text) or ASKS_FIGURE.search(text) or _grain(text)
+    ranks = any(_dimension(catalog, m.group(1)) for m in _WHICH.finditer(text))  # "which campaign had the most..."
+    wants = PERIOD.search(text) or _BY.search(text) or ASKS_FIGURE.search(text) or _grain(text) or ranks
     if POLICY_WORDS.search(text) and not (PERIOD.search(text) or BREACH.search(text)):
         return False
     return bool(wants)
@@ -127,6 +139,7 @@ def _dimensions(catalog: Catalog, text: str) -> tuple[list[str], str | None]:
     dims: list[str] = []
     grain = None
     candidates = []
+    text = _without_metrics(catalog, text)
     for m in _BY.finditer(text):
         candidates += re.split(r"\s+and\s+|\s*,\s*", m.group(1).strip())
     for m in (*_TOP.finditer(text), *_WHICH.finditer(text)):
