@@ -20,7 +20,8 @@ demo: setup
 	$(BIN)/mopsbot db upgrade
 	$(BIN)/mopsbot demo seed
 	$(BIN)/mopsbot knowledge ingest
-	$(BIN)/mopsbot chat
+	@# the demo data ends on 2026-10-31: pin "today" so "last month" and "last quarter" have data
+	MOPSBOT_TODAY=$${MOPSBOT_TODAY:-2026-11-16} $(BIN)/mopsbot chat
 
 seed: setup
 	$(BIN)/mopsbot demo seed
@@ -47,6 +48,7 @@ cassettes: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_seed.py
 	$(BIN)/python benchmarks/bench_knowledge.py
+	$(BIN)/python benchmarks/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

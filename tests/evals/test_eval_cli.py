@@ -14,8 +14,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def indexed(monkeypatch: pytest.MonkeyPatch, knowledge_index_dir: Path) -> None:
+def indexed(monkeypatch: pytest.MonkeyPatch, knowledge_index_dir: Path, warehouse: Path) -> None:
     monkeypatch.setenv("MOPSBOT_CHROMA_PATH", str(knowledge_index_dir))
+    monkeypatch.setenv("MOPSBOT_WAREHOUSE_PATH", str(warehouse))  # metric cases check figures by SQL on it
 
 
 def test_agent_suite_on_the_local_backend_passes_its_gates(tmp_path: Path) -> None:
@@ -23,6 +24,7 @@ def test_agent_suite_on_the_local_backend_passes_its_gates(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "agent" / "summary.json").read_text())
     assert summary["cases"] >= 40 and summary["policy_violations"] == 0 and summary["errors"] == 0
+    assert summary["sql_values"] == 1.0 and summary["sql_values_n"] >= 40  # every figure right, on 40+ metric turns
     rows = [json.loads(line) for line in (tmp_path / "agent" / "results.jsonl").read_text().splitlines()]
     assert len(rows) == summary["turns"]
     assert "# mopsbot eval: suite `agent`, backend `local`" in (tmp_path / "agent" / "summary.md").read_text()

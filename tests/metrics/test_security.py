@@ -61,7 +61,7 @@ def test_injection_into_an_open_dimension_is_a_bound_value_that_matches_nothing(
 def test_injection_into_a_name_is_an_unknown_name_with_close_names(
     engine: MetricsEngine, con: duckdb.DuckDBPyConnection, before: dict, query: dict
 ) -> None:
-    with pytest.raises((UnknownName, QueryError), match="closest: |use one of "):
+    with pytest.raises((UnknownName, QueryError), match=r"closest: |use one of "):
         engine.query(MetricQuery(**query))
     assert fingerprint(con) == before
 

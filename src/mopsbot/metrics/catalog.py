@@ -36,7 +36,7 @@ ATTRIBUTION_COLUMNS = frozenset(
         "closed_at",
         "is_won",
         "touched",
-    }  # fmt: skip
+    }
 )
 ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay")
 # SQL functions (sqlglot's names) a measure expression or filter may use; anything else (aggregates, table
@@ -59,7 +59,7 @@ ALLOWED_FUNCTIONS = frozenset(
         "TRY_CAST",
         "DATEDIFF",
         "DATE_DIFF",
-    }  # fmt: skip
+    }
 )
 
 

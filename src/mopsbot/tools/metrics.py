@@ -221,7 +221,8 @@ def detect_anomalies(ctx: ToolContext, args: DetectAnomaliesArgs) -> ToolResult:
     where = (", ".join(f"{v}" for v in top.group.values()) + " ") if top and top.group else ""
     lead = f"; strongest: {where}{top.bucket} {format_value(top.value, unit)}" if top else ""
     return ToolResult(
-        summary=f"{len(found)} anomalies in {series['labels'][name]} per {args.grain}, {period.label}{lead}",
+        summary=f"{len(found)} {'anomaly' if len(found) == 1 else 'anomalies'} in {series['labels'][name]} per "
+        f"{args.grain}, {period.label}{lead}",
         data=data,
         citations=[GLOSSARY],
     )

@@ -22,11 +22,13 @@ _PERSON_QUESTION = re.compile(r"\b(who|whom|whose|owner|owns|approves?|sign(s)? 
 _NAME = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")
 
 CAPABILITIES = (
-    "I answer marketing-ops questions from the team's SOPs and stack docs, with citations. Try:\n"
+    "I answer marketing-ops questions from the team's SOPs and stack docs, with citations, and report campaign "
+    "metrics from the governed metric catalog. Try:\n"
     "• what's our SOP for a webinar?\n"
     "• what's the CPL threshold for paid social in EMEA?\n"
     "• how fast must SDRs follow up on a demo request?\n"
-    "• who has to approve a big campaign budget?"
+    "• CPL by channel last quarter vs the quarter before\n"
+    "• pipeline by channel, W-shaped"
 )
 
 
