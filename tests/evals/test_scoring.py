@@ -92,3 +92,24 @@ def test_summary_gates_and_diff() -> None:
         "errors": (None, 0),
     }
     assert diff(s, None) == {}
+
+
+def test_figures_are_read_with_the_precision_they_are_shown_at() -> None:
+    from mopsbot.evals.scoring import figures_in
+
+    assert figures_in("CPL $1,234.56, 4.23% and 27.95x; 2,701 leads") == [
+        (1234.56, 2),
+        (4.23, 2),
+        (27.95, 2),
+        (2701, 0),
+    ]
+
+
+def test_sql_values_match_at_the_shown_precision_and_percentages_as_x100() -> None:
+    from mopsbot.evals.scoring import sql_value_coverage
+
+    answer = "events: $298 (before $287, +3.9%); hard bounce rate 4.23%"
+    assert sql_value_coverage([(298.47, "usd"), (287.29, "usd"), (0.04234, "pct")], answer) == 1.0
+    assert sql_value_coverage([(297.4, "usd")], answer) == 0.0  # $298 is not 297.4 rounded
+    assert sql_value_coverage([(0.0425, "pct")], answer) == 0.0
+    assert sql_value_coverage([], answer) is None

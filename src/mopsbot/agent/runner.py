@@ -39,6 +39,7 @@ class _Executor:
     tools_ms: float = 0.0
     tainted: bool = False  # a tool result carried text that addresses the AI; no write may follow in this turn
     guardrails: list[str] = field(default_factory=list)
+    tables: list[dict[str, Any]] = field(default_factory=list)  # metric results, for surfaces to show as tables
 
     def call(self, name: str, arguments: dict[str, Any] | str | None) -> ToolOutcome:
         start = time.perf_counter()
@@ -85,6 +86,8 @@ class _Executor:
         if any(p.get("contains_instruction_like_text") for p in result.data.get("passages", [])):
             self.tainted = True
         self.citations += [c for c in result.citations if c not in self.citations]
+        if "rows" in result.data and "columns" in result.data:
+            self.tables.append({"tool": name, **result.data})
         self.calls.append(ToolCallRecord(name, shown, result.ok, result.summary, "read"))
         return ToolOutcome(name, result.ok, result.summary, result.data, result.citations)
 
@@ -180,7 +183,10 @@ class Agent:
             citations=executor.citations,
             tool_calls=executor.calls,
             pending_actions=executor.pending,
-            data={"state": output.state} if output.state else {},
+            data={
+                **({"state": output.state} if output.state else {}),
+                **({"tables": executor.tables} if executor.tables else {}),
+            },
             usage=output.usage,
             guardrails=output.guardrails + executor.guardrails,
         )

@@ -22,6 +22,9 @@ def eval_command(
     out: Annotated[Path, typer.Option(help="Where results.jsonl, summary.md and summary.json go.")] = Path("var/evals"),
     record: Annotated[bool, typer.Option(help="With --backend openai: record cassettes for later replay.")] = False,
     update_baseline: Annotated[bool, typer.Option(help="Save this run as the baseline to diff against.")] = False,
+    case: Annotated[
+        list[str] | None, typer.Option(help="Only cases whose id starts with this (repeatable); e.g. to re-record.")
+    ] = None,
 ) -> None:
     """Run the offline evals suite and print a scorecard; exits 1 when a gate fails."""
     settings = load()
@@ -31,14 +34,16 @@ def eval_command(
         fail("--backend must be local, openai or replay", code=2)
     if record and backend != "openai":
         fail("--record needs --backend openai (a live endpoint to record from)", code=2)
+    if case and update_baseline:
+        fail("--update-baseline needs the whole suite (drop --case)", code=2)
     passed = True
     for name in [suite] if suite else SUITES:
-        passed &= _run(name, backend, out / name, record, update_baseline, settings)
+        passed &= _run(name, backend, out / name, record, update_baseline, settings, case or [])
     if not passed:
         raise typer.Exit(1)
 
 
-def _run(suite: str, backend: str, out: Path, record: bool, update_baseline: bool, settings) -> bool:
+def _run(suite: str, backend: str, out: Path, record: bool, update_baseline: bool, settings, only: list[str]) -> bool:
     from mopsbot.knowledge.service import open_knowledge
 
     knowledge = open_knowledge(settings)
@@ -60,10 +65,10 @@ def _run(suite: str, backend: str, out: Path, record: bool, update_baseline: boo
             f"{s['no_answer_accuracy']}, leaks {s['leaks']} -> {'pass' if s['passed'] else 'FAIL'}"
         )
         return bool(s["passed"])
-    return _run_agent(suite, backend, out, record, update_baseline, settings, knowledge)
+    return _run_agent(suite, backend, out, record, update_baseline, settings, knowledge, only)
 
 
-def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge) -> bool:
+def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge, only) -> bool:
     from mopsbot.agent.factory import build_agent
     from mopsbot.agent.openai_backend import make_client
     from mopsbot.evals import report
@@ -75,6 +80,10 @@ def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge
         cases = load_suite(folder)
     except CaseError as err:
         fail(str(err), code=2)
+    if only:
+        cases = [c for c in cases if any(c.id.startswith(prefix) for prefix in only)]
+        if not cases:
+            fail(f"no case id starts with {', '.join(only)}", code=2)
     cassette = None
     client = None
     if backend in ("replay", "openai"):

@@ -141,7 +141,7 @@ def query_command(
         if text:
             from mopsbot.agent.local.metrics import fill_metric_query
 
-            args = fill_metric_query(engine.catalog, text, None)
+            args = fill_metric_query(engine.catalog, text, None, settings.today or date.today())
             if isinstance(args, str):
                 fail(str(args), code=2)
         else:

@@ -14,7 +14,7 @@ METRICS = ("tool_f1", "argument_accuracy", "citation_recall", "must_include", "s
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"cases": len({r["case"] for r in rows}), "turns": len(rows)}
     for metric in METRICS:
-        values = [float(r[metric]) for r in rows if r[metric] is not None]
+        values = [float(r[metric]) for r in rows if r.get(metric) is not None]
         summary[metric] = round(sum(values) / len(values), 4) if values else None
         summary[f"{metric}_n"] = len(values)
     summary["policy_violations"] = sum(len(r["violations"]) for r in rows)

@@ -162,6 +162,7 @@ class Catalog:
     spec: CatalogFile
     path: Path
     columns: dict[str, frozenset[str]] = field(default_factory=dict)  # table -> columns, when checked
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # name indexes, built once
 
     @property
     def metrics(self) -> dict[str, Metric]:
@@ -206,8 +207,11 @@ class Catalog:
 
     def dimension_name(self, name: str) -> str:
         """The dimension by name or synonym. Raises UnknownName with the closest names."""
-        names = {_norm(n): n for n in self.dimensions}
-        names |= {_norm(s): n for n, d in self.dimensions.items() for s in d.synonyms}
+        if "dimension_names" not in self._cache:
+            index = {_norm(n): n for n in self.dimensions}
+            index |= {_norm(s): n for n, d in self.dimensions.items() for s in d.synonyms}
+            self._cache["dimension_names"] = index
+        names = self._cache["dimension_names"]
         if _norm(name) in names:
             return names[_norm(name)]
         close = [m for m, _, _ in process.extract(_norm(name), list(names), scorer=fuzz.WRatio, limit=3)]
@@ -219,12 +223,27 @@ class Catalog:
         return list(dict.fromkeys(names[h] for h, _, _ in hits))[:limit]
 
     def _metric_names(self) -> dict[str, str]:
-        names = {_norm(n): n for n in self.metrics}
-        for n, m in self.metrics.items():
-            names.setdefault(_norm(m.label), n)
-            for s in m.synonyms:
-                names.setdefault(_norm(s), n)
-        return names
+        if "metric_names" not in self._cache:
+            names = {_norm(n): n for n in self.metrics}
+            for n, m in self.metrics.items():
+                names.setdefault(_norm(m.label), n)
+                for s in m.synonyms:
+                    names.setdefault(_norm(s), n)
+            self._cache["metric_names"] = names
+        return self._cache["metric_names"]
+
+    def mention_pattern(self) -> tuple[re.Pattern[str], dict[str, str]]:
+        """One compiled regex finding any visible metric's phrase (longest alternative first, plurals allowed) and
+        the map from a matched phrase, separators removed, to its metric."""
+        if "mentions" not in self._cache:
+            keys: dict[str, str] = {}
+            alternatives = []
+            for phrase, name in self.synonym_index():
+                keys.setdefault(re.sub(r"[\s_-]+", "", phrase), name)
+                alternatives.append(re.escape(phrase).replace(r"\ ", r"[\s_-]+").replace(r"\-", r"[\s_-]?"))
+            pattern = re.compile(rf"(?<![\w-])(?P<p>{'|'.join(alternatives)})(?:e?s)?(?![\w-])", re.I)
+            self._cache["mentions"] = (pattern, keys)
+        return self._cache["mentions"]
 
     def synonym_index(self) -> list[tuple[str, str]]:
         """(phrase, metric) for every visible metric's name, label and synonyms, longest phrase first."""

@@ -8,6 +8,8 @@ ratios. Identifiers come only from the validated catalog; every value from the q
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -98,12 +100,15 @@ def _takes_model(catalog: Catalog, metric: str) -> bool:
 
 
 def _bucket(column: str, grain: str, fiscal_start: int) -> str:
+    if grain == "day":
+        return f"CAST({column} AS DATE)"
     if grain in ("quarter", "year") and fiscal_start != 1:
         shift = fiscal_start - 1
         return f"(date_trunc('{grain}', {column} - INTERVAL {shift} MONTH) + INTERVAL {shift} MONTH)::DATE"
     return f"date_trunc('{grain}', {column})::DATE"
 
 
+@functools.lru_cache(maxsize=512)
 def _qualify(sql_text: str, alias: str) -> str:
     tree = sqlglot.parse_one(sql_text, read="duckdb")
     for col in tree.find_all(exp.Column):
@@ -184,8 +189,12 @@ class _Joins:
         return out[1:]
 
 
-def compile_query(catalog: Catalog, q: Resolved, period: Period) -> Compiled:
-    """SQL for the resolved query over the period. Raises QueryError."""
+def compile_query(catalog: Catalog, q: Resolved, period: Period, compare: Period | None = None) -> Compiled:
+    """SQL for the resolved query over the period. Raises QueryError.
+
+    With `compare` (only when `one_pass_comparison` allows it) both periods are read in one scan: every measure is
+    aggregated twice with FILTER, and the metrics of the other period come back as <metric>_previous columns.
+    """
     measures: dict[str, Measure] = {}
     sources: dict[_Source, list[str]] = {}
     metric_sql: dict[str, str] = {}
@@ -206,41 +215,86 @@ def compile_query(catalog: Catalog, q: Resolved, period: Period) -> Compiled:
         return f"coalesce({col}, 0)" if measure.agg in ADDITIVE else col
 
     keys = (["bucket"] if q.grain else []) + [f"d_{d}" for d in q.dimensions]
-    # a group's whole series, for telling "no rows this month" (0) from "no rows ever" (empty) in ratios
+    # a group's whole series, for telling "no rows this month" (0) from "no rows ever" (empty) in ratios; without
+    # a time grain each row is its own series
     series = ", ".join(f"k.d_{d}" for d in q.dimensions)
-    partition = f"PARTITION BY {series}" if series else ""
+    partition = (f"PARTITION BY {series}" if series else "") if q.grain else None
     for name in q.metrics:
         metric_sql[name] = _metric_expr(catalog, name, need, metric_sql, partition)
+    if compare is not None and not one_pass_comparison(q, list(sources)):
+        raise QueryError("this comparison needs one query per period")
 
     ctes: list[str] = []
     params: list[Any] = []
     tables: set[str] = set()
     for i, (src, names) in enumerate(sources.items()):
-        sql, p = _source_cte(catalog, q, period, src, [(n, measures[n]) for n in names])
+        sql, p = _source_cte(catalog, q, period, src, [(n, measures[n]) for n in names], compare)
         ctes.append(f"c{i} AS ({sql})")
         params += p
         tables |= {"fct_opportunity", "fct_touchpoint"} if src.table == ATTRIBUTION_TABLE else {src.table}
     n = len(ctes)
-    if keys:
-        union = " UNION ".join(f"SELECT {', '.join(keys)} FROM c{i}" for i in range(n))
-        ctes.append(f"k AS ({union})")
-        joins = " ".join(
-            f"LEFT JOIN c{i} ON " + " AND ".join(f"k.{key} IS NOT DISTINCT FROM c{i}.{key}" for key in keys)
-            for i in range(n)
-        )
-        from_clause = f"k {joins}"
-        select_keys = [f"k.{key}" for key in keys]
+    if n == 1:  # one scan: no joins
+        from_clause = "c0 AS k"
+        current = "k._rows_now > 0"
+    elif keys:  # full outer joins on the keys: a group present in any scan is a row
+        cols = [f"coalesce({', '.join(f'c{i}.{key}' for i in range(n))}) AS {key}" for key in keys]
+        on = []
+        for i in range(1, n):
+            left = {
+                key: (f"c0.{key}" if i == 1 else f"coalesce({', '.join(f'c{j}.{key}' for j in range(i))})")
+                for key in keys
+            }
+            on.append(
+                f"FULL JOIN c{i} ON " + " AND ".join(f"{left[key]} IS NOT DISTINCT FROM c{i}.{key}" for key in keys)
+            )
+        for i, names in enumerate(sources.values()):
+            cols += [f"c{i}.{prefix}_{name}" for name in names for prefix in (("m", "p") if compare else ("m",))]
+            if compare is not None:
+                cols.append(f"c{i}._rows_now AS _rows_now_{i}")
+        ctes.append(f"k AS (SELECT {', '.join(cols)} FROM c0 {' '.join(on)})")
+        from_clause = "k"
+        current = " OR ".join(f"k._rows_now_{i} > 0" for i in range(n))
     else:
         from_clause = " CROSS JOIN ".join(f"c{i}" for i in range(n))
-        select_keys = []
-    selects = select_keys + [f"{metric_sql[m]} AS {m}" for m in q.metrics]
-    order = _order(q, keys)
+        current = ""
+    selects = [f"k.{key}" for key in keys] + [f"{metric_sql[m]} AS {m}" for m in q.metrics]
+    if compare is not None:
+        selects += [f"{_previous(metric_sql[m])} AS {m}_previous" for m in q.metrics]
+    where = f"\nWHERE {current}" if compare is not None and current and keys else ""
     sql = (
-        f"WITH {', '.join(ctes)}\nSELECT {', '.join(selects)}\nFROM {from_clause}\n"
-        f"ORDER BY {order}\nLIMIT {int(q.limit) + 1}"
+        f"WITH {', '.join(ctes)}\nSELECT {', '.join(selects)}\nFROM {from_clause}{where}\n"
+        f"ORDER BY {_order(q, keys)}\nLIMIT {int(q.limit) + 1}"
     )
     columns = (["bucket"] if q.grain else []) + list(q.dimensions) + list(q.metrics)
+    if compare is not None:
+        columns += [f"{m}_previous" for m in q.metrics]
     return Compiled(sql, params, columns, tables)
+
+
+def one_pass_comparison(q: Resolved, sources: list[_Source] | None = None) -> bool:
+    """Whether a comparison can be read in one scan: no time grain (buckets differ between the periods) and no
+    running totals, de-duplicated sums or attribution (their own subqueries are per period)."""
+    if q.grain:
+        return False
+    return all(not (src.cumulative or src.distinct or src.table == ATTRIBUTION_TABLE) for src in (sources or []))
+
+
+def compiled_sources_allow(catalog: Catalog, q: Resolved) -> bool:
+    """Whether every measure of the query's metrics can be read for two periods in one scan."""
+    for metric in q.metrics:
+        m = catalog.metrics[metric]
+        if m.type == "cumulative":
+            return False
+        for ms in catalog.metric_measures(metric):
+            measure = catalog.measures[ms]
+            if measure.table == ATTRIBUTION_TABLE or measure.agg == "sum_distinct":
+                return False
+    return True
+
+
+def _previous(metric_sql: str) -> str:
+    """The same metric expression over the other period's aggregates (p_<measure> instead of m_<measure>)."""
+    return re.sub(r"\bm_([a-z0-9_]+)", r"p_\1", metric_sql)
 
 
 def _order(q: Resolved, keys: list[str]) -> str:
@@ -258,7 +312,7 @@ def _order(q: Resolved, keys: list[str]) -> str:
     return ", ".join(parts) or "1"
 
 
-def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str], partition: str = "") -> str:
+def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str], partition: str | None = "") -> str:
     m = catalog.metrics[name]
     if m.type == "simple":
         return need(m.measure, catalog.measures[m.measure])
@@ -271,7 +325,10 @@ def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str], partit
         if num_m.table != den_m.table:
             # a month without won revenue is 0 ROAS, but a group with no numerator rows at all (email campaigns
             # have no spend rows) has no CPL: empty, like a zero denominator (metrics-glossary)
-            num = f"CASE WHEN count(m_{m.numerator}) OVER ({partition}) = 0 THEN NULL ELSE {num} END"
+            if partition is None:  # no time grain: the group's series is this one row
+                num = f"m_{m.numerator}"
+            else:
+                num = f"CASE WHEN count(m_{m.numerator}) OVER ({partition}) = 0 THEN NULL ELSE {num} END"
         scale = f" * {float(m.scale)!r}" if m.scale != 1 else ""
         return f"({num}{scale} / nullif({den}, 0))"
     if m.type == "conversion":
@@ -298,7 +355,12 @@ def _metric_expr(catalog: Catalog, name: str, need, done: dict[str, str], partit
 
 
 def _source_cte(
-    catalog: Catalog, q: Resolved, period: Period, src: _Source, items: list[tuple[str, Measure]]
+    catalog: Catalog,
+    q: Resolved,
+    period: Period,
+    src: _Source,
+    items: list[tuple[str, Measure]],
+    compare: Period | None = None,
 ) -> tuple[str, list[Any]]:
     joins = _Joins(catalog, src)
     params: list[Any] = []
@@ -314,6 +376,14 @@ def _source_cte(
         sub, p = attribution.credits_sql(catalog.spec.attribution, src.model or "w_shaped", src.time, start, period.end)
         base = f"({sub}) t0"
         params += p
+    elif compare is not None and _adjacent(compare, period):  # one range, split by FILTER on the boundary
+        base = f"{src.table} t0"
+        where.append(f"{time} >= ? AND {time} < ?")
+        params += [compare.start, period.end + timedelta(days=1)]
+    elif compare is not None:
+        base = f"{src.table} t0"
+        where.append(f"(({time} >= ? AND {time} < ?) OR ({time} >= ? AND {time} < ?))")
+        params += [start, period.end + timedelta(days=1), compare.start, compare.end + timedelta(days=1)]
     else:
         base = f"{src.table} t0"
         where.append(f"{time} >= ? AND {time} < ?")
@@ -341,8 +411,26 @@ def _source_cte(
         sub = f"SELECT DISTINCT {inner} FROM {from_sql} {where_sql}"
         outer = ", ".join([*inner_keys, f"sum(_value) AS m_{name}"])
         return f"SELECT {outer} FROM ({sub}) GROUP BY ALL", params
+    if compare is not None:  # both periods in one scan; the SELECT's FILTER parameters come first in the text
+        if _adjacent(compare, period):
+            in_now, in_then, now, then = f"{time} >= ?", f"{time} < ?", [period.start], [period.start]
+        else:
+            in_now, in_then = f"{time} >= ? AND {time} < ?", f"{time} >= ? AND {time} < ?"
+            now = [period.start, period.end + timedelta(days=1)]
+            then = [compare.start, compare.end + timedelta(days=1)]
+        aggs, select_params = [], []
+        for name, m in items:
+            aggs.append(_agg(name, m).replace(" AS m_", f" FILTER (WHERE {in_now}) AS m_"))
+            aggs.append(_agg(name, m).replace(" AS m_", f" FILTER (WHERE {in_then}) AS p_"))
+            select_params += now + then
+        aggs.append(f"count(*) FILTER (WHERE {in_now}) AS _rows_now")
+        params = [*select_params, *now, *params]
     select = ", ".join([*group, *aggs])
     return f"SELECT {select} FROM {from_sql} {where_sql} {'GROUP BY ALL' if group else ''}", params
+
+
+def _adjacent(before: Period, after: Period) -> bool:
+    return before.end + timedelta(days=1) == after.start
 
 
 def _agg(name: str, m: Measure) -> str:

@@ -13,7 +13,13 @@ import duckdb
 from mopsbot.errors import UserFacingError
 from mopsbot.metrics import attribution
 from mopsbot.metrics.catalog import ATTRIBUTION_TABLE, Catalog, load_catalog
-from mopsbot.metrics.compiler import Compiled, Resolved, compile_query, resolve
+from mopsbot.metrics.compiler import (
+    Compiled,
+    compile_query,
+    compiled_sources_allow,
+    one_pass_comparison,
+    resolve,
+)
 from mopsbot.metrics.periods import FiscalCalendar, Period, add_months, comparison_period, parse_period
 from mopsbot.metrics.query import MetricQuery
 
@@ -169,16 +175,15 @@ class MetricsEngine:
             out[t] = self._freshness[t]
         return out
 
-    def compile(self, query: MetricQuery, today: date | None = None) -> tuple[Resolved, Compiled, Period]:
-        catalog = self.catalog
-        resolved = resolve(catalog, query)
-        period = self.period_of(query, today)
-        return resolved, compile_query(catalog, resolved, period), period
-
     def query(self, query: MetricQuery, today: date | None = None) -> MetricResult:
         """Run a metric query. Raises UserFacingError subclasses (unknown names, bad periods, no warehouse)."""
         catalog = self.catalog
-        resolved, compiled, period = self.compile(query, today)
+        resolved = resolve(catalog, query)
+        period = self.period_of(query, today)
+        comp = comparison_period(period, query.compare_to, self.calendar) if query.compare_to else None
+        # a comparison without a time grain reads both periods in one scan; otherwise one query per period
+        one_pass = comp is not None and one_pass_comparison(resolved) and compiled_sources_allow(catalog, resolved)
+        compiled = compile_query(catalog, resolved, period, comp if one_pass else None)
         rows = self._run(compiled)
         truncated = len(rows) > resolved.limit
         rows = rows[: resolved.limit]
@@ -207,10 +212,15 @@ class MetricsEngine:
         latest = min((d for d in result.freshness.values() if d), default="")
         if latest and period.end > date.fromisoformat(latest):
             result.notes.append(f"The data runs to {latest}: the part of the period after that has no data yet.")
-        if query.compare_to:
-            comp = comparison_period(period, query.compare_to, self.calendar)
-            previous = self._run(compile_query(catalog, resolved, comp))
-            _merge_comparison(result, previous, period, comp, self.calendar)
+        if comp is not None:
+            if one_pass:
+                for r in result.rows:
+                    for m in resolved.metrics:
+                        r[f"{m}_change"] = _change(r.get(m), r.get(f"{m}_previous"))
+                result.columns = [*compiled.columns, *(f"{m}_change" for m in resolved.metrics)]
+            else:
+                previous = self._run(compile_query(catalog, resolved, comp))
+                _merge_comparison(result, previous, period, comp, self.calendar)
             result.comparison, result.compare_to = comp, query.compare_to
         return result
 
@@ -266,6 +276,11 @@ def _formula(catalog: Catalog, name: str) -> str:
     return f"{ms.agg} of {ms.expr} from {ms.table}"
 
 
+def _change(now: float | None, prev: float | None) -> float | None:
+    """Relative change; empty when either side is empty or the previous value is 0."""
+    return (now - prev) / abs(prev) if now is not None and prev not in (None, 0) else None
+
+
 def _merge_comparison(
     result: MetricResult, previous: list[dict[str, Any]], period: Period, comp: Period, cal: FiscalCalendar
 ) -> None:
@@ -287,7 +302,7 @@ def _merge_comparison(
             prev = before.get(m)
             r[f"{m}_previous"] = prev
             now = r.get(m)
-            r[f"{m}_change"] = (now - prev) / abs(prev) if now is not None and prev not in (None, 0) else None
+            r[f"{m}_change"] = _change(now, prev)
     result.columns += [f"{m}_{s}" for m in result.metrics for s in ("previous", "change")]
 
 

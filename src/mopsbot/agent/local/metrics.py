@@ -7,11 +7,13 @@ compare_to previous_period. Names come from the catalog (names, labels, synonyms
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from mopsbot.agent.backend import ToolOutcome, TurnRequest
 from mopsbot.agent.local.writes import Clarify
 from mopsbot.metrics.catalog import Catalog, UnknownName
+from mopsbot.metrics.periods import FiscalCalendar, PeriodError, comparison_period, parse_period
 from mopsbot.metrics.present import format_change, format_value, row_label
 
 _MONTH = (
@@ -31,7 +33,9 @@ PERIOD = re.compile(
 )
 COMPARE = (
     ("same_period_last_year", r"\b(year over year|yoy|same (?:period|quarter|month) last year|vs\.? last year|"
-                              r"compared (?:to|with) last year|than last year)\b"),
+                              r"compared (?:to|with) last year|than last year|last year'?s|"
+                              r"same (?:period|quarter|month|week) (?:a|one) year (?:earlier|before|ago)|"
+                              r"a year (?:earlier|ago|before))\b"),
     ("previous_period", r"\b(vs\.?|versus|compared (?:to|with)|against|than)\s+(the\s+)?(quarter|month|week|period|"
                         r"year) before\b|\b(vs\.?|versus|compared (?:to|with))\s+(the\s+)?(previous|prior|last)\b|"
                         r"\b(quarter over quarter|month over month|week over week|qoq|mom|wow)\b|"
@@ -67,6 +71,10 @@ VALUES = (
     ("channel", "email", r"\bemails?\b(?! (?:open|click|deliver|bounce|unsub|spam|sends?|metrics))"),
     ("channel", "referral", r"\breferrals?\b"),
     ("channel", "direct", r"\bdirect\b"),
+    ("seniority", "c_level", r"\bc[- ]?level\b|\bc-suite\b|\bcxos?\b|\bexecutives?\b"),
+    ("seniority", "vp", r"\bvps?\b|vice presidents?"),
+    ("seniority", "director", r"\bdirectors?\b"),
+    ("seniority", "individual_contributor", r"\bindividual contributors?\b|\bics\b"),
     ("platform", "linkedin_ads", r"\blinkedin\b"),
     ("platform", "google_ads", r"\bgoogle(?: ads)?\b"),
     ("platform", "meta_ads", r"\bmeta\b|\bfacebook\b"),
@@ -75,8 +83,16 @@ VALUES = (
 CAMPAIGN_NAME = re.compile(r"\b20\d\d-Q[1-4]_[A-Z]{3}_[\w-]+_(?:NA|EMEA|APAC|LATAM)\b")
 _BY = re.compile(r"\b(?:by|per|across|for each|split by|broken down by|grouped by)\s+([a-z_ ]+?)(?=\s+(?:for|in|"
                  r"last|this|since|vs|versus|during|over|from|,|$)|[,.?!]|$)", re.I)  # fmt: skip
-_TOP = re.compile(r"\b(top|bottom|best|worst|highest|lowest)\s+(\d{1,3})?\s*([a-z_]+)", re.I)
-_WHICH = re.compile(r"\bwhich\s+([a-z_]+)", re.I)
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10, "twenty": 20}  # fmt: skip
+_N = r"\d{1,3}|" + "|".join(NUMBER_WORDS)
+_TOP = re.compile(rf"\b(top|bottom|best|worst|highest|lowest)\s+(?:({_N})\s+)?([a-z_]+)", re.I)
+_WHICH = re.compile(rf"\bwhich\s+(?:({_N})\s+)?([a-z_]+)", re.I)
+_RANK_DESC = re.compile(r"\b(most|highest|largest|biggest|best|top|more)\b", re.I)
+_RANK_ASC = re.compile(r"\b(least|lowest|fewest|smallest|cheapest|worst|bottom)\b", re.I)
+_VERSUS = re.compile(r"\b(vs\.?|versus|compared (?:to|with)|against)\b", re.I)
+_MOVED = re.compile(r"\b(go(?:ne)? up or down|up or down|better or worse|increase[sd]?|decrease[sd]?|improve[sd]?|"
+                    r"change[sd]?|grow|grew|dropp?(?:ed)?|fall|fell)\b", re.I)  # fmt: skip
 _EXCLUDE = re.compile(r"\b(excluding|except|not|without|other than|outside)\s+(?:the\s+)?([\w ]+)", re.I)
 # A number question needs a period, a breakdown, or a figure-asking phrase; "what's the CPL threshold?" is policy.
 ASKS_FIGURE = re.compile(
@@ -107,23 +123,21 @@ def _without_metrics(catalog: Catalog, text: str) -> str:
 
 
 def _metric_spans(catalog: Catalog, text: str) -> list[tuple[int, int, str]]:
-    low = text.lower()
-    taken = [False] * len(low)
-    found: list[tuple[int, int, str]] = []
-    for phrase, name in catalog.synonym_index():
-        pattern = re.escape(phrase).replace(r"\ ", r"[\s_-]+").replace(r"\-", r"[\s_-]?")
-        for m in re.finditer(rf"(?<![\w-]){pattern}(?:e?s)?(?![\w-])", low):
-            if not any(taken[m.start() : m.end()]):
-                taken[m.start() : m.end()] = [True] * (m.end() - m.start())
-                found.append((m.start(), m.end(), name))
-    return sorted(found)
+    """(start, end, metric) of each metric phrase, leftmost first; at one position the longest phrase wins."""
+    pattern, keys = catalog.mention_pattern()
+    spans = []
+    for m in pattern.finditer(text):
+        name = keys.get(re.sub(r"[\s_-]+", "", m.group("p").lower()))
+        if name:
+            spans.append((m.start(), m.end(), name))
+    return spans
 
 
 def is_metric_question(catalog: Catalog, text: str) -> bool:
     """A metric is named and the message asks for a figure (a period, a breakdown or a figure word)."""
     if not find_metrics(catalog, text):
         return False
-    ranks = any(_dimension(catalog, m.group(1)) for m in _WHICH.finditer(text))  # "which campaign had the most..."
+    ranks = any(_dimension(catalog, m.group(2)) for m in _WHICH.finditer(text))  # "which campaign had the most..."
     wants = PERIOD.search(text) or _BY.search(text) or ASKS_FIGURE.search(text) or _grain(text) or ranks
     if POLICY_WORDS.search(text) and not (PERIOD.search(text) or BREACH.search(text)):
         return False
@@ -170,7 +184,7 @@ def _dimension(catalog: Catalog, phrase: str) -> str | None:
 
 def _filters(catalog: Catalog, text: str, dims: list[str]) -> list[dict[str, Any]]:
     excluded_spans = [(m.start(2), m.end(2)) for m in _EXCLUDE.finditer(text)]
-    chosen: dict[tuple[str, str], list[str]] = {}
+    chosen: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (dimension, op) -> (position, value)
     taken: list[tuple[int, int]] = []
     for dim, value, pattern in VALUES:
         flags = 0 if value == "NA" else re.I
@@ -182,19 +196,22 @@ def _filters(catalog: Catalog, text: str, dims: list[str]) -> list[dict[str, Any
                 continue
             op = "not_in" if any(s <= m.start() < e for s, e in excluded_spans) else "in"
             chosen.setdefault((dim, op), [])
-            if value not in chosen[(dim, op)]:
-                chosen[(dim, op)].append(value)
+            if value not in (v for _, v in chosen[(dim, op)]):
+                chosen[(dim, op)].append((m.start(), value))
             taken.append((m.start(), m.end()))
-    names = CAMPAIGN_NAME.findall(text)
+    names = [(m.start(), m.group(0)) for m in CAMPAIGN_NAME.finditer(text)]
     if names:
         chosen[("campaign", "in")] = names
-    return [{"dimension": d, "op": op, "values": v} for (d, op), v in chosen.items()]
+    # values in the order the message names them
+    return [{"dimension": d, "op": op, "values": [v for _, v in sorted(vs)]} for (d, op), vs in chosen.items()]
 
 
 _FOR_VALUE = re.compile(r"\b(for|in|on|from|of|only|just|excluding|except|not)\s+(the\s+)?$", re.I)
 
 
-def fill_metric_query(catalog: Catalog, message: str, previous: dict[str, Any] | None) -> dict[str, Any] | Clarify:
+def fill_metric_query(
+    catalog: Catalog, message: str, previous: dict[str, Any] | None, today: date | None = None
+) -> dict[str, Any] | Clarify:
     """MetricQuery arguments from a message; a follow-up ("and for EMEA?") adjusts the previous query."""
     metrics = find_metrics(catalog, message)
     prev = previous["args"] if previous and previous.get("tool") == "query_metrics" else None
@@ -213,9 +230,16 @@ def fill_metric_query(catalog: Catalog, message: str, previous: dict[str, Any] |
         metrics = [swap.get(m, m) for m in metrics]
     compare = next((name for name, p in COMPARE if re.search(p, message, re.I)), None)
     periods = [m.group(0) for m in PERIOD.finditer(message)]
-    # "Q3 vs Q2": the first period is the one asked about, the comparison is the one before
+    # "October compared with September": the first period is the one asked about, the second says which comparison
     period = periods[0] if periods else None
+    if len(periods) >= 2:
+        compare = _relation(catalog, periods[0], periods[1], today or date.today()) or compare
+    elif not compare and _MOVED.search(message):
+        compare = "previous_period"  # "did the click rate go up or down in October?"
     filters = _filters(catalog, message, dims)
+    for f in filters:  # "paid search vs paid social": compare the values side by side
+        if len(f["values"]) > 1 and f["op"] == "in" and _VERSUS.search(message) and f["dimension"] not in dims:
+            dims.append(f["dimension"])
     if BREACH.search(message) and "cpl" in metrics and not grain:
         grain = "month"  # CPL thresholds are judged per calendar month
     args: dict[str, Any] = {"metrics": metrics}
@@ -254,8 +278,32 @@ def fill_metric_query(catalog: Catalog, message: str, previous: dict[str, Any] |
         asc = asc or (word == "worst" and not _good_down(catalog, metrics[0]))
         args["order_by"] = ("" if asc else "-") + metrics[0]
         if n:
-            args["limit"] = int(n)
+            args["limit"] = _count(n)
+    elif dims and (w := _WHICH.search(message)) and (_RANK_DESC.search(message) or _RANK_ASC.search(message)):
+        # "which three channels drove the most MQLs?", "which region had the lowest CPL?"
+        asc = bool(_RANK_ASC.search(message)) and not _RANK_DESC.search(message)
+        args["order_by"] = ("" if asc else "-") + metrics[0]
+        if w.group(1):
+            args["limit"] = _count(w.group(1))
     return args
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS[word.lower()]
+
+
+def _relation(catalog: Catalog, first: str, second: str, today: date) -> str | None:
+    """How the second period named relates to the first: the one before it, or the same one a year earlier."""
+    cal = FiscalCalendar(catalog.spec.fiscal_year_start_month)
+    try:
+        a, b = parse_period(first, today, cal), parse_period(second, today, cal)
+    except PeriodError:
+        return None
+    for how in ("previous_period", "same_period_last_year"):
+        other = comparison_period(a, how, cal)
+        if (other.start, other.end) == (b.start, b.end):
+            return how
+    return None
 
 
 def _good_down(catalog: Catalog, metric: str) -> bool:

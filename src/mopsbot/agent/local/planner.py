@@ -147,7 +147,7 @@ class LocalPlanner:
         if catalog is not None and registry.get("query_metrics"):
             self.fillers.update(
                 {
-                    "query_metrics": lambda m, p, r: metric_slots.fill_metric_query(catalog, m, p),
+                    "query_metrics": lambda m, p, r: metric_slots.fill_metric_query(catalog, m, p, r.today),
                     "detect_anomalies": lambda m, p, r: metric_slots.fill_anomalies(catalog, m, p),
                     "list_metrics": lambda m, p, r: {},
                     "describe_metric": lambda m, p, r: {"metric": metric_slots.find_metrics(catalog, m)[0]},
