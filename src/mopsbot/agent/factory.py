@@ -15,6 +15,7 @@ from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError
 from mopsbot.knowledge.service import Knowledge, open_knowledge
 from mopsbot.metrics.engine import MetricsEngine
+from mopsbot.predictions.service import Predictions
 from mopsbot.store.db import Store
 from mopsbot.tools.builtin import builtin_registry
 from mopsbot.tools.registry import ToolRegistry
@@ -56,6 +57,12 @@ def open_metrics(settings: Settings) -> MetricsEngine:
     return MetricsEngine(settings.tools_dir / "metrics.yaml", settings.resolved_warehouse_path, settings.today)
 
 
+def open_predictions(settings: Settings, metrics: MetricsEngine) -> Predictions:
+    """The model registry: cards in tools/models/, artifacts in <data_dir>/models, entities read through the
+    metrics engine's read-only warehouse connection."""
+    return Predictions(settings.tools_dir / "models", settings.data_dir / "models", metrics.cursor)
+
+
 def build_agent(
     settings: Settings,
     *,
@@ -82,6 +89,7 @@ def build_agent(
             "campaign_policy": CampaignPolicy.load(settings.tools_dir),
             "approval_policy": approvals,
             "metrics": metrics,
+            "predictions": open_predictions(settings, metrics),
             "today": settings.today or date.today(),
         },
     )

@@ -17,6 +17,7 @@ from mopsbot.cli.common import console, fail, load
 from mopsbot.cli.evals import eval_command
 from mopsbot.cli.knowledge import knowledge_app
 from mopsbot.cli.metrics import metrics_app
+from mopsbot.cli.models import models_app
 from mopsbot.cli.writes import approvals_app, campaigns_app, changes_app
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(db_app, name="db")
 app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(models_app, name="models")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(changes_app, name="changes")
@@ -41,7 +43,6 @@ app.command("eval")(eval_command)
 PLANNED = {
     "serve": ("Run the Slack app (Socket Mode, or HTTP with --http).", 8, "The Slack app"),
     "watch": ("Run anomaly checks on a schedule and post alerts to Slack.", 8, "The Slack app"),
-    "models": ("Model cards and explanations of single predictions.", 6, "Prediction explanations"),
 }
 
 
@@ -119,6 +120,27 @@ def demo_seed(
         Store.open(settings.resolved_database_url).close()
     except StoreUnavailable as err:
         fail(str(err))
+    _train_demo_models(settings, target)
+
+
+def _train_demo_models(settings, warehouse: Path) -> None:
+    """Fit the workspace's models on the new warehouse (artifacts under <data_dir>/models, verified on load)."""
+    from mopsbot.errors import UserFacingError
+    from mopsbot.metrics.engine import MetricsEngine
+    from mopsbot.predictions.service import Predictions
+
+    engine = MetricsEngine(settings.tools_dir / "metrics.yaml", warehouse)
+    try:
+        predictions = Predictions(settings.tools_dir / "models", settings.data_dir / "models", engine.cursor)
+        for name, card in predictions.cards.items():
+            if card.label:
+                spec = predictions.train(name).spec
+                quality = ", ".join(f"{k} {v}" for k, v in spec.metrics.items() if k in ("auc", "brier", "r2"))
+                console.print(f"model {name} {spec.version} trained: {quality}", highlight=False)
+    except UserFacingError as err:
+        fail(str(err))
+    finally:
+        engine.close()
 
 
 @demo_app.command("info")

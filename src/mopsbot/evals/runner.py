@@ -24,9 +24,9 @@ from mopsbot.evals.scoring import (
     tool_f1,
     violations,
 )
-from mopsbot.metrics.engine import connect_read_only
 from mopsbot.store.db import Store
 from mopsbot.store.models import ActionExecution, PendingAction
+from mopsbot.warehouse import connect_read_only
 
 log = logging.getLogger(__name__)
 AgentFactory = Callable[[Store], Agent]

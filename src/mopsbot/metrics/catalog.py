@@ -19,6 +19,7 @@ from rapidfuzz import fuzz, process
 from sqlglot import exp
 
 from mopsbot.errors import UserFacingError
+from mopsbot.sqlcheck import SqlCheckError, check_sql
 
 IDENT = r"^[a-z][a-z0-9_]*$"
 Unit = Literal["usd", "count", "pct", "ratio", "days", "usd_per_day"]
@@ -39,28 +40,6 @@ ATTRIBUTION_COLUMNS = frozenset(
     }
 )
 ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay")
-# SQL functions (sqlglot's names) a measure expression or filter may use; anything else (aggregates, table
-# functions such as read_csv, random(), ...) is refused at load.
-ALLOWED_FUNCTIONS = frozenset(
-    {
-        "TIME_TO_UNIX",
-        "EPOCH",
-        "COALESCE",
-        "NULLIF",
-        "ABS",
-        "ROUND",
-        "LOWER",
-        "UPPER",
-        "GREATEST",
-        "LEAST",
-        "CASE",
-        "IF",
-        "CAST",
-        "TRY_CAST",
-        "DATEDIFF",
-        "DATE_DIFF",
-    }
-)
 
 
 class CatalogError(UserFacingError, ValueError):
@@ -302,30 +281,16 @@ def _norm(text: str) -> str:
     return re.sub(r"[\s_\-]+", " ", text.strip().lower().replace("->", " to "))
 
 
+def _check(text: str, columns: frozenset[str] | None, where: str) -> None:
+    try:
+        check_sql(text, columns, where)
+    except SqlCheckError as err:
+        raise CatalogError(str(err)) from None
+
+
 def derived_refs(expr: str) -> list[str]:
     """Metric names referenced by a derived metric's expression."""
     return list(dict.fromkeys(c.name for c in sqlglot.parse_one(expr, read="duckdb").find_all(exp.Column)))
-
-
-def _check_sql(text: str, columns: frozenset[str] | None, where: str) -> None:
-    """An expression or filter must parse, use allowed functions only and name only its table's columns."""
-    try:
-        trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
-    except sqlglot.errors.ParseError as err:
-        raise CatalogError(f"{where}: does not parse as SQL: {str(err).splitlines()[0]}") from None
-    if len(trees) != 1 or ";" in text:
-        raise CatalogError(f"{where}: one expression only (no ';', no second statement)")
-    tree = trees[0]
-    if isinstance(tree, exp.Query) or tree.find(exp.Query, exp.Subquery, exp.Command):
-        raise CatalogError(f"{where}: subqueries and statements are not allowed")
-    for fn in tree.find_all(exp.Func):
-        name = (fn.name if isinstance(fn, exp.Anonymous) else fn.sql_name()).upper()
-        if name not in ALLOWED_FUNCTIONS:
-            raise CatalogError(f"{where}: function {name.lower()}() is not allowed in a catalog expression")
-    if columns is not None:
-        for col in tree.find_all(exp.Column):
-            if col.table or col.name not in columns:
-                raise CatalogError(f"{where}: column {col.sql()!r} is not a column of the table")
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -409,9 +374,9 @@ def _check_references(
         if m.via and m.via not in spec.tables:
             raise err(f"via {m.via} is not a table", *where)
         loc = f"{path}: {_entry_line(root, *where)}measures.{name}"
-        _check_sql(m.expr, cols(m.table), f"{loc}.expr")
+        _check(m.expr, cols(m.table), f"{loc}.expr")
         if m.filter:
-            _check_sql(m.filter, cols(m.table), f"{loc}.filter")
+            _check(m.filter, cols(m.table), f"{loc}.filter")
         c = cols(m.table)
         if c is not None:
             for col in (m.time, m.key):
@@ -424,7 +389,7 @@ def _check_references(
             if ref not in spec.measures:
                 raise err(f"unknown measure {ref}", *where)
         if met.type == "derived":
-            _check_sql(met.expr or "", None, f"{path}: {_entry_line(root, *where)}metrics.{name}.expr")
+            _check(met.expr or "", None, f"{path}: {_entry_line(root, *where)}metrics.{name}.expr")
             for ref in derived_refs(met.expr or ""):
                 if ref not in spec.metrics or ref == name:
                     raise err(f"derived expression names {ref!r}, which is not another metric", *where)

@@ -20,6 +20,7 @@ class ToolDeps:
     campaign_policy: Any = None  # mopsbot.campaigns.policy.CampaignPolicy
     approval_policy: Any = None  # mopsbot.approvals.policy.ApprovalPolicy
     metrics: Any = None  # mopsbot.metrics.engine.MetricsEngine (catalog + read-only warehouse)
+    predictions: Any = None  # mopsbot.predictions.service.Predictions (model cards + verified artifacts)
     today: date = field(default_factory=date.today)
 
 

@@ -6,6 +6,7 @@ from mopsbot.tools.campaigns import draft_campaign_config, submit_campaign_confi
 from mopsbot.tools.changes import file_change_request, get_change_request, list_change_requests
 from mopsbot.tools.knowledge import search_knowledge
 from mopsbot.tools.metrics import describe_metric, detect_anomalies, list_metrics, query_metrics
+from mopsbot.tools.predictions import explain_prediction, model_card, score_leads, what_if
 from mopsbot.tools.registry import ToolRegistry
 
 
@@ -17,6 +18,10 @@ def builtin_registry() -> ToolRegistry:
         list_metrics,
         describe_metric,
         detect_anomalies,
+        explain_prediction,
+        what_if,
+        model_card,
+        score_leads,
         draft_campaign_config,
         submit_campaign_config,
         file_change_request,

@@ -11,6 +11,7 @@ from typing import Any
 from mopsbot.agent.backend import BackendOutput, ToolExecutor, ToolOutcome, TurnRequest
 from mopsbot.agent.history import StoredMessage
 from mopsbot.agent.local import metrics as metric_slots
+from mopsbot.agent.local import predictions as prediction_slots
 from mopsbot.agent.local import writes
 from mopsbot.agent.local.compose import CAPABILITIES, knowledge_answer
 from mopsbot.agent.local.router import IntentRouter
@@ -86,6 +87,7 @@ GATES = {
     ),
     "list_change_requests": re.compile(r"\b(change requests?|changes|crs)\b", re.I),
     "get_change_request": _CR_ID,
+    **prediction_slots.GATES,
 }
 
 WRITE_INTENTS = ("draft_campaign_config", "submit_campaign_config", "file_change_request")
@@ -101,6 +103,10 @@ FILLERS: dict[str, Filler] = {
     "file_change_request": writes.fill_change,
     "list_change_requests": writes.fill_list_changes,
     "get_change_request": writes.fill_get_change,
+    "explain_prediction": prediction_slots.fill_explain,
+    "what_if": prediction_slots.fill_what_if,
+    "model_card": prediction_slots.fill_card,
+    "score_leads": prediction_slots.fill_score,
 }
 COMPOSERS: dict[str, Composer] = {
     "search_knowledge": _compose_knowledge,
@@ -113,6 +119,10 @@ COMPOSERS: dict[str, Composer] = {
     "detect_anomalies": metric_slots.compose_anomalies,
     "list_metrics": metric_slots.compose_list,
     "describe_metric": metric_slots.compose_describe,
+    "explain_prediction": prediction_slots.compose_explain,
+    "what_if": prediction_slots.compose_what_if,
+    "model_card": prediction_slots.compose_card,
+    "score_leads": prediction_slots.compose_score,
 }
 METRIC_TOOLS = ("query_metrics", "detect_anomalies", "list_metrics", "describe_metric")
 _LIST_METRICS = re.compile(
@@ -184,6 +194,8 @@ class LocalPlanner:
             return metric
         if "get_change_request" in gated:
             return "get_change_request"
+        if "what_if" in gated:  # "what if lead 4411 requested a demo?" is a what-if, not an explanation
+            return "what_if"
         if "file_change_request" in gated and "list_change_requests" in gated:
             gated.remove("list_change_requests")
         if not gated:

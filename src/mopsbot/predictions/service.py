@@ -1,0 +1,252 @@
+"""The model registry: cards from tools/models/, artifacts under the data dir, entities from the warehouse."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from mopsbot.errors import UserFacingError
+from mopsbot.predictions import model as models
+from mopsbot.predictions.card import ModelCard, UnknownModel, load_cards
+from mopsbot.predictions.explain import Explanation, explain
+from mopsbot.sqlcheck import check_sql
+
+Cursor = Callable[[], duckdb.DuckDBPyConnection]
+
+
+class EntityNotFound(UserFacingError):
+    """No entity with that id (or it is outside the model's population)."""
+
+
+@dataclass
+class WhatIf:
+    before: Explanation
+    after: Explanation
+    changes: dict[str, Any]
+
+    def moved(self) -> list[dict[str, Any]]:
+        """Factors whose contribution changed, largest move first."""
+        rows = []
+        for b, a in zip(self.before.factors, self.after.factors, strict=True):
+            if abs(a.contribution - b.contribution) > 1e-12:
+                rows.append(
+                    {
+                        "feature": b.feature,
+                        "business_name": b.business_name,
+                        "from": b.value,
+                        "to": a.value,
+                        "contribution_before": b.contribution,
+                        "contribution_after": a.contribution,
+                        "points_before": b.points,
+                        "points_after": a.points,
+                    }
+                )
+        return sorted(rows, key=lambda r: -abs(r["contribution_after"] - r["contribution_before"]))
+
+
+class Predictions:
+    """Explain, what-if and batch-score with the workspace's models. Thread-safe; artifacts load once."""
+
+    def __init__(self, cards_dir: Path, models_dir: Path, cursor: Cursor) -> None:
+        self.cards_dir = cards_dir
+        self.models_dir = models_dir
+        self.cursor = cursor
+        self._cards: dict[str, ModelCard] | None = None
+        self._loaded: dict[str, models.TrainedModel] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def cards(self) -> dict[str, ModelCard]:
+        if self._cards is None:
+            self._cards = load_cards(self.cards_dir) if self.cards_dir.exists() else {}
+        return self._cards
+
+    def card(self, name: str) -> ModelCard:
+        """The card by name, or by a close match of its name or title. Raises UnknownModel."""
+        if name in self.cards:
+            return self.cards[name]
+        by_title = {c.title.lower(): n for n, c in self.cards.items()} | {n.replace("_", " "): n for n in self.cards}
+        hit = process.extractOne(name.lower().replace("_", " "), list(by_title), scorer=fuzz.WRatio)
+        if hit and hit[1] >= 85:
+            return self.cards[by_title[hit[0]]]
+        raise UnknownModel(f"unknown model {name!r}; models: {', '.join(self.cards) or 'none in tools/models/'}")
+
+    def model(self, name: str) -> models.TrainedModel:
+        card = self.card(name)
+        with self._lock:
+            if card.name not in self._loaded:
+                self._loaded[card.name] = models.load(card, self.models_dir)
+            return self._loaded[card.name]
+
+    def _columns(self, table: str) -> frozenset[str]:
+        rows = (
+            self.cursor()
+            .execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])
+            .fetchall()
+        )
+        if not rows:
+            raise UserFacingError(f"the warehouse has no table {table}")
+        return frozenset(r[0] for r in rows)
+
+    def _select(
+        self, card: ModelCard, where: str, params: list[Any], limit: int | None = None
+    ) -> dict[str, np.ndarray]:
+        columns = self._columns(card.entity_table)
+        names = [f.name for f in card.features]
+        missing = [c for c in [card.entity_key, *names] if c not in columns]
+        if missing:
+            raise UserFacingError(f"model {card.name}: {card.entity_table} has no column {', '.join(missing)}")
+        population = card.population or "TRUE"
+        check_sql(population, columns, f"model {card.name} population")
+        sql = (
+            f"SELECT {card.entity_key}, {', '.join(names)} FROM {card.entity_table} "  # noqa: S608
+            f"WHERE ({population}) AND ({where}) ORDER BY {card.entity_key}"
+        )
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        data = self.cursor().execute(sql, params).fetchnumpy()
+        return {
+            k: (v.filled(np.nan) if hasattr(v, "filled") and v.dtype.kind == "f" else np.asarray(v))
+            for k, v in data.items()
+        }
+
+    def entity(self, name: str, entity_id: int) -> dict[str, Any]:
+        card = self.card(name)
+        rows = self._select(card, f"{card.entity_key} = ?", [entity_id])
+        if not len(rows[card.entity_key]):
+            raise EntityNotFound(f"no {card.entity} {entity_id} among the {card.entity}s model {card.name} scores")
+        return {k: v[0].item() if isinstance(v[0], np.generic) else v[0] for k, v in rows.items()}
+
+    def explain(self, name: str, entity_id: int) -> Explanation:
+        model = self.model(name)
+        raw = self.entity(name, entity_id)
+        return explain(model, entity_id, raw)
+
+    def what_if(self, name: str, entity_id: int, changes: dict[str, Any]) -> WhatIf:
+        """The prediction with some feature values changed ("what if they attended the webinar")."""
+        model = self.model(name)
+        raw = self.entity(name, entity_id)
+        typed = {}
+        for key, value in changes.items():
+            feature = model.card.feature(key)
+            if feature is None:
+                names = ", ".join(f.name for f in model.card.features)
+                raise UserFacingError(f"{key!r} is not an input of model {model.card.name}; inputs: {names}")
+            typed[key] = _coerce(feature.type, value, model.spec.encoding.categories.get(key))
+        before = explain(model, entity_id, raw)
+        after = explain(model, entity_id, {**raw, **typed})
+        return WhatIf(before, after, typed)
+
+    def score(
+        self,
+        name: str,
+        where: dict[str, list[Any]] | None = None,
+        between: tuple[str, date, date] | None = None,
+        limit: int = 10,
+        min_score: float | None = None,
+    ) -> dict[str, Any]:
+        """Score every entity matching the filters (column -> values, and a date column range); the top `limit`."""
+        model = self.model(name)
+        card = model.card
+        columns = self._columns(card.entity_table)
+        clauses, params = ["TRUE"], []
+        for column, values in (where or {}).items():
+            if column not in columns:
+                raise UserFacingError(f"{card.entity_table} has no column {column!r} to filter on")
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params += values
+        if between:
+            column, start, end = between
+            if column not in columns:
+                raise UserFacingError(f"{card.entity_table} has no column {column!r}")
+            clauses.append(f"{column} >= ? AND {column} < ?")
+            params += [start, end + timedelta(days=1)]
+        rows = self._select(card, " AND ".join(clauses), params)
+        n = len(rows[card.entity_key])
+        latest = None
+        if between:
+            sql = f"SELECT max({between[0]})::DATE FROM {card.entity_table}"  # noqa: S608 - checked column name
+            latest = self.cursor().execute(sql).fetchone()[0]
+        if not n:
+            return {"model": card.name, "scored": 0, "rows": [], "tiers": {}, "data_through": latest}
+        scores = (
+            100 * model.predict(model.spec.encoding.encode(rows))
+            if card.kind == "classifier"
+            else model.predict(model.spec.encoding.encode(rows))
+        )
+        order = np.argsort(-scores, kind="stable")
+        if min_score is not None:
+            order = order[scores[order] >= min_score]
+        top = order[:limit]
+        out = []
+        for i in top:
+            s = float(scores[i])
+            values = {f.name: _item(rows[f.name][i]) for f in card.features}
+            out.append(
+                {
+                    card.entity_key: _item(rows[card.entity_key][i]),
+                    "score": round(s, 2),
+                    "tier": card.tier(round(s)),
+                    **values,
+                }
+            )
+        tiers: dict[str, int] = {}
+        for s in scores:
+            t = card.tier(round(float(s))) or ""
+            tiers[t] = tiers.get(t, 0) + 1
+        return {"model": card.name, "scored": n, "rows": out, "tiers": tiers, "data_through": latest}
+
+    def train(self, name: str) -> models.TrainedModel:
+        """Fit a card's model on the warehouse and write its artifact (cards with a label only)."""
+        card = self.card(name)
+        if not card.label:
+            raise UserFacingError(f"model {card.name} has no label in its card, so mopsbot cannot train it")
+        columns = self._columns(card.entity_table)
+        for part in (card.label, card.training_filter or "TRUE"):
+            check_sql(part, columns, f"model {card.name}")
+        names = [f.name for f in card.features]
+        population = card.population or "TRUE"
+        sql = (
+            f"SELECT {', '.join(names)}, ({card.label})::INT AS _label FROM {card.entity_table} "  # noqa: S608
+            f"WHERE ({population}) AND ({card.training_filter or 'TRUE'}) ORDER BY {card.entity_key}"
+        )
+        data = self.cursor().execute(sql).fetchnumpy()
+        label = np.asarray(data.pop("_label"), dtype=float)
+        if len(label) < 100 or label.min() == label.max():
+            raise UserFacingError(f"model {card.name}: too little training data ({len(label)} rows, one class)")
+        trained = models.fit(card, {k: np.asarray(v) for k, v in data.items()}, label)
+        models.save(trained, self.models_dir)
+        with self._lock:
+            self._loaded.pop(card.name, None)
+        return trained
+
+
+def _coerce(kind: str, value: Any, categories: list[str] | None) -> Any:
+    if kind == "binary":
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "y")
+        return bool(value)
+    if kind == "numeric":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserFacingError(f"{value!r} is not a number") from None
+    value = str(value)
+    if categories and value not in categories:
+        close = process.extractOne(value, categories, scorer=fuzz.WRatio)
+        if close and close[1] >= 80:
+            return close[0]
+        raise UserFacingError(f"{value!r} is not a known value; known: {', '.join(categories)}")
+    return value
+
+
+def _item(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
