@@ -68,6 +68,22 @@ def _run(suite: str, backend: str, out: Path, record: bool, update_baseline: boo
     return _run_agent(suite, backend, out, record, update_baseline, settings, knowledge, only)
 
 
+def _train_missing_models(settings, metrics, open_predictions) -> None:
+    """Prediction cases need trained models: fit the ones with no artifact yet (seconds on the demo warehouse)."""
+    from mopsbot.errors import UserFacingError
+
+    if not settings.resolved_warehouse_path.exists():
+        return  # metric and prediction cases then fail with "run `mopsbot demo seed`", which is the right message
+    predictions = open_predictions(settings, metrics)
+    for name, card in predictions.cards.items():
+        try:
+            predictions.model(name)
+        except UserFacingError:
+            if card.label:
+                predictions.train(name)
+                console.print(f"trained model {name} for the evals", highlight=False)
+
+
 def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge, only) -> bool:
     from mopsbot.agent.factory import build_agent
     from mopsbot.agent.openai_backend import make_client
@@ -125,9 +141,10 @@ def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge
     # replay must send the same requests as the recording did: same model name, forced first tool, token limit
     replay_as = json.loads(recorded_with.read_text()) if backend == "replay" and recorded_with.exists() else {}
 
-    from mopsbot.agent.factory import open_metrics
+    from mopsbot.agent.factory import open_metrics, open_predictions
 
     metrics = open_metrics(settings)  # one engine (catalog + read-only warehouse) for every case
+    _train_missing_models(settings, metrics, open_predictions)
 
     def make_agent(store):
         agent = build_agent(settings, backend=kind, store=store, knowledge=knowledge, client=client, metrics=metrics)

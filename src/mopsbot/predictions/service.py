@@ -236,9 +236,10 @@ def _coerce(kind: str, value: Any, categories: list[str] | None) -> Any:
         return bool(value)
     if kind == "numeric":
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise UserFacingError(f"{value!r} is not a number") from None
+        return int(number) if number.is_integer() else number
     value = str(value)
     if categories and value not in categories:
         close = process.extractOne(value, categories, scorer=fuzz.WRatio)

@@ -19,12 +19,14 @@ GATES = {
     ),
     "what_if": re.compile(r"^\s*(and\s+|ok\s+|so\s+)?what if\b|\bwhat would (the|its|their|his|her) score\b", re.I),
     "model_card": re.compile(
-        r"\b(model card|how good is|how accurate|how reliable|calibrat\w*|\bauc\b|brier|trust)\b.*\b(model|score)\b"
-        r"|\b(lead score|sql acceptance) model\b",
+        r"^(?!\s*who\b)(?=.*\b(model|score)\b)"
+        r"(?=.*(\bmodel card\b|\bhow good\b|\bhow accurate\b|\bhow reliable\b|\bcalibrat|\bauc\b|\bbrier\b))"
+        r"|^(?!\s*who\b).*\b(lead score|sql acceptance) model\b",
         re.I,
     ),
     "score_leads": re.compile(
         r"\b(score|scoring|scored)\b.*\b(highest|top|best|most)\b|\b(highest|top|best)[- ]scor\w*"
+        r"|\btop\s+\d{1,3}\s+scor\w*"
         r"|\brank\b.*\bby score\b",
         re.I,
     ),
