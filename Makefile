@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_seed.py
 	$(BIN)/python benchmarks/bench_knowledge.py
 	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_predictions.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -85,3 +85,18 @@ def knowledge_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     report = open_knowledge(settings).index.ingest([settings.knowledge_dir])
     assert not report.skipped, report.skipped
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_data_dir(tmp_path_factory: pytest.TempPathFactory, warehouse: Path) -> Path:
+    """A data dir whose models/ holds the demo models trained on the session warehouse (once per session)."""
+    from mopsbot.metrics.engine import MetricsEngine
+    from mopsbot.predictions.service import Predictions
+
+    data_dir = tmp_path_factory.mktemp("data")
+    engine = MetricsEngine(REPO / "tools" / "metrics.yaml", warehouse)
+    predictions = Predictions(REPO / "tools" / "models", data_dir / "models", engine.cursor)
+    for name in predictions.cards:
+        predictions.train(name)
+    engine.close()
+    return data_dir

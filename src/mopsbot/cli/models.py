@@ -208,22 +208,32 @@ def register_command(
     spec: Annotated[Path, typer.Argument(help="spec.json: the feature encoding and training statistics.")],
 ) -> None:
     """Register a team's own scikit-learn model: checked (skops trusted types, linear, inputs match), then trusted."""
+    import tempfile
+
     from mopsbot.predictions.card import load_card
-    from mopsbot.predictions.model import load, write_manifest
+    from mopsbot.predictions.model import load as load_artifact
+    from mopsbot.predictions.model import write_manifest
 
     settings = load()
-    folder = None
     try:
         parsed = load_card(card)
-        folder = settings.data_dir / "models" / parsed.name / parsed.version
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(artifact, folder / "model.skops")
-        shutil.copyfile(spec, folder / "spec.json")
-        write_manifest(folder, source=f"registered from {artifact}")
-        load(parsed, settings.data_dir / "models")  # refuses untrusted types, non-linear models, mismatched inputs
+        for path in (artifact, spec):
+            if not path.is_file():
+                raise UserFacingError(f"{path}: file not found")
+        # check a staged copy first: a refused model never touches the registered one
+        with tempfile.TemporaryDirectory(prefix="mopsbot-register-") as tmp:
+            staged = Path(tmp) / parsed.name / parsed.version
+            staged.mkdir(parents=True)
+            shutil.copyfile(artifact, staged / "model.skops")
+            shutil.copyfile(spec, staged / "spec.json")
+            write_manifest(staged, source=f"registered from {artifact}")
+            load_artifact(parsed, Path(tmp))  # refuses untrusted types, non-linear models, mismatched inputs
+            folder = settings.data_dir / "models" / parsed.name / parsed.version
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(staged, folder)
     except UserFacingError as err:
-        if folder is not None:  # nothing refused stays behind
-            shutil.rmtree(folder, ignore_errors=True)
         fail(str(err), code=2)
     target = settings.tools_dir / "models" / f"{parsed.name}.yaml"
     if card.resolve() != target.resolve():

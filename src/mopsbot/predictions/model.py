@@ -70,7 +70,7 @@ class Encoding:
                 col = np.log1p(np.maximum(col, 0))
             parts.append(col.reshape(n, 1))
         for name, values in self.categories.items():
-            raw = np.asarray([str(v) for v in rows[name]], dtype=object)
+            raw = np.asarray(rows[name]).astype(str)
             parts.append(np.stack([(raw == v).astype(float) for v in values], axis=1))
         return np.hstack(parts) if parts else np.zeros((n, 0))
 
@@ -254,11 +254,24 @@ def load(card: ModelCard, root: Path) -> TrainedModel:
     if untrusted:
         raise ArtifactRefused(f"{where}: model.skops holds types the bot does not trust: {', '.join(untrusted)}")
     estimator = sio.load(folder / "model.skops", trusted=[])
-    if type(estimator).__name__ not in LINEAR:
+    kind = type(estimator).__name__
+    if kind not in LINEAR:
+        raise ArtifactRefused(f"{where}: a {kind}; exact explanations need one of {', '.join(LINEAR)}")
+    if (kind == "LogisticRegression") != (card.kind == "classifier"):
+        raise ArtifactRefused(f"{where}: the card says {card.kind}, but the artifact is a {kind}")
+    try:
+        spec = Spec.from_json((folder / "spec.json").read_text(encoding="utf-8"))
+    except (ValueError, TypeError, KeyError) as err:
+        raise ArtifactRefused(f"{where}: spec.json is not a valid model spec ({type(err).__name__}: {err})") from None
+    expected = {f.name: f.type for f in card.features}
+    encoded = {n: "numeric" for n in spec.encoding.numeric} | {n: "categorical" for n in spec.encoding.categories}
+    if {n: ("categorical" if t == "categorical" else "numeric") for n, t in expected.items()} != encoded:
         raise ArtifactRefused(
-            f"{where}: a {type(estimator).__name__}; exact explanations need one of {', '.join(LINEAR)}"
+            f"{where}: spec.json encodes {', '.join(sorted(encoded))} but the card's features are "
+            f"{', '.join(sorted(expected))}"
         )
-    spec = Spec.from_json((folder / "spec.json").read_text(encoding="utf-8"))
+    if spec.kind != card.kind:
+        raise ArtifactRefused(f"{where}: spec.json is for a {spec.kind}, the card for a {card.kind}")
     if len(np.asarray(estimator.coef_).reshape(-1)) != len(spec.encoding.columns()):
         raise ArtifactRefused(f"{where}: the estimator's inputs do not match spec.json's encoding")
     return TrainedModel(card, spec, estimator)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -198,10 +199,8 @@ class Predictions:
                     **values,
                 }
             )
-        tiers: dict[str, int] = {}
-        for s in scores:
-            t = card.tier(round(float(s))) or ""
-            tiers[t] = tiers.get(t, 0) + 1
+        names, counts = np.unique(_tiers(card, scores), return_counts=True)
+        tiers = {str(t): int(c) for t, c in zip(names, counts, strict=True)}
         return {"model": card.name, "scored": n, "rows": out, "tiers": tiers, "data_through": latest}
 
     def train(self, name: str) -> models.TrainedModel:
@@ -229,24 +228,43 @@ class Predictions:
         return trained
 
 
+def _tiers(card: ModelCard, scores: np.ndarray) -> np.ndarray:
+    """The tier of every score at once (the highest tier whose minimum the rounded score reaches)."""
+    out = np.full(len(scores), "", dtype=object)
+    rounded = np.round(scores)
+    for name, tier in sorted(card.tiers.items(), key=lambda kv: kv[1].min):  # higher tiers overwrite lower ones
+        out[rounded >= tier.min] = name
+    return out
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "attended", "did"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "not", "didn't", "did not"})
+
+
 def _coerce(kind: str, value: Any, categories: list[str] | None) -> Any:
+    """A what-if value in the feature's type. Raises UserFacingError for anything it cannot read for sure."""
     if kind == "binary":
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes", "y")
-        return bool(value)
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise UserFacingError(f"{value!r} is not yes or no")
     if kind == "numeric":
         try:
             number = float(value)
         except (TypeError, ValueError):
             raise UserFacingError(f"{value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise UserFacingError(f"{value!r} is not a finite number")
         return int(number) if number.is_integer() else number
-    value = str(value)
-    if categories and value not in categories:
-        close = process.extractOne(value, categories, scorer=fuzz.WRatio)
-        if close and close[1] >= 80:
-            return close[0]
+    text = str(value).strip()
+    if categories:
+        exact = {c.lower(): c for c in categories}
+        if text.lower() in exact:
+            return exact[text.lower()]
         raise UserFacingError(f"{value!r} is not a known value; known: {', '.join(categories)}")
-    return value
+    return text
 
 
 def _item(v: Any) -> Any:
