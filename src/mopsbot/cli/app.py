@@ -41,7 +41,6 @@ app.command("eval")(eval_command)
 
 # Commands whose engine arrives with a later issue: they say so instead of crashing.
 PLANNED = {
-    "serve": ("Run the Slack app (Socket Mode, or HTTP with --http).", 8, "The Slack app"),
     "watch": ("Run anomaly checks on a schedule and post alerts to Slack.", 8, "The Slack app"),
 }
 
@@ -78,6 +77,34 @@ def chat(
 
     settings = load()
     run_chat(settings, user or settings.local_user, console, agent_factory(settings, backend))
+
+
+@app.command()
+def serve(
+    http: Annotated[bool, typer.Option("--http", help="HTTP mode (signed requests) instead of Socket Mode.")] = False,
+    host: Annotated[str, typer.Option(help="HTTP mode: address to bind.")] = "0.0.0.0",  # noqa: S104 - a server
+    port: Annotated[int | None, typer.Option(help="HTTP mode: port (default MOPSBOT_PORT).")] = None,
+) -> None:
+    """Run the Slack app: Socket Mode (SLACK_APP_TOKEN) or HTTP mode with --http (/slack/events, /healthz)."""
+    from mopsbot.cli.agent import agent_factory
+    from mopsbot.slack.app import SlackBot
+    from mopsbot.slack.server import http_server, socket_mode
+
+    settings = load()
+    if not settings.slack_bot_token:
+        fail("set SLACK_BOT_TOKEN (xoxb-...) to serve Slack; see the README's Slack app section", code=2)
+    bot = SlackBot(settings, agent_factory(settings, None))
+    if http:
+        if not settings.slack_signing_secret:
+            fail("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", code=2)
+        server = http_server(bot, host, port or settings.port)
+        console.print(f"mopsbot serving Slack over HTTP on {host}:{server.server_port} (/slack/events, /healthz)")
+        server.serve_forever()
+        return
+    if not settings.slack_app_token:
+        fail("Socket Mode needs SLACK_APP_TOKEN (xapp-...); or run `mopsbot serve --http`", code=2)
+    console.print("mopsbot connecting to Slack in Socket Mode")
+    socket_mode(bot, settings.slack_app_token.get_secret_value()).start()
 
 
 @demo_app.command("seed")

@@ -1,0 +1,242 @@
+"""The Slack app (bolt): answers in threads, approval cards with authorized buttons, never silent.
+
+Slack gives 3 seconds: bolt acks first and runs the listeners after (process_before_response=False). A redelivered
+event is answered once (event ids in the state store); a failure posts a short message with a reference id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from mopsbot.agent.runner import Agent
+from mopsbot.approvals.decide import AlreadyDecided, DecisionRefused
+from mopsbot.approvals.policy import ApprovalPolicy
+from mopsbot.caller import CallerContext
+from mopsbot.config import Settings
+from mopsbot.errors import UserFacingError, reference_id
+from mopsbot.slack import blocks as ui
+from mopsbot.store.models import Conversation, Feedback, PendingAction, ProcessedEvent
+from mopsbot.tools.actions import decide_action, ticketing
+from mopsbot.workspace import channel_visibility
+
+log = logging.getLogger(__name__)
+_MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
+
+
+def web_client(settings: Settings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    kwargs: dict[str, Any] = {"token": token, "retry_handlers": [RateLimitErrorRetryHandler(max_retry_count=3)]}
+    if settings.slack_api_url:
+        kwargs["base_url"] = settings.slack_api_url
+    return WebClient(**kwargs)
+
+
+class SlackBot:
+    """Listeners over one agent; `app` is the bolt App to serve over HTTP or Socket Mode."""
+
+    def __init__(self, settings: Settings, agent_factory: Callable[[], Agent], client: WebClient | None = None) -> None:
+        self.settings = settings
+        self._agent_factory = agent_factory
+        self._agent: Agent | None = None
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        self.app = App(
+            client=client or web_client(settings),
+            signing_secret=secret or "unsigned-socket-mode",
+            token_verification_enabled=False,
+            process_before_response=False,
+            raise_error_for_unhandled_request=False,
+        )
+        self.app.use(self._dedupe)
+        self.app.event("app_mention")(self._on_mention)
+        self.app.event("message")(self._on_message)
+        self.app.action("mops_approve")(self._on_approve)
+        self.app.action("mops_reject")(self._on_reject)
+        self.app.view("mops_reject_modal")(self._on_reject_reason)
+        self.app.action("mops_feedback_up")(self._on_feedback)
+        self.app.action("mops_feedback_down")(self._on_feedback)
+        self.app.command("/mops")(self._on_command)
+        self.app.error(self._on_error)
+
+    @property
+    def agent(self) -> Agent:
+        if self._agent is None:
+            self._agent = self._agent_factory()
+        return self._agent
+
+    # --- middleware -----------------------------------------------------------------------------------------
+
+    def _dedupe(self, body: dict[str, Any], next: Callable[[], None]) -> None:
+        """Drop an event whose id was already handled (Slack redelivers on timeouts and retries)."""
+        event_id = body.get("event_id")
+        if event_id:
+            try:
+                with self.agent.store.session() as s:
+                    s.add(ProcessedEvent(event_id=str(event_id)))
+            except IntegrityError:
+                log.info("duplicate event %s dropped", event_id)
+                return  # bolt acks it; nothing else happens
+        next()
+
+    # --- conversations --------------------------------------------------------------------------------------
+
+    def _caller(self, user: str, channel: str, channel_type: str | None, thread: str) -> CallerContext:
+        visibility = "dm" if channel_type == "im" else channel_visibility(self.settings.tools_dir, channel)
+        return CallerContext(user, channel, visibility, thread)  # type: ignore[arg-type]
+
+    def _answer(self, client: WebClient, caller: CallerContext, text: str, thread: str) -> None:
+        """Run a turn and post the answer (or a reason) in the thread. Never silent."""
+        try:
+            record = self.agent.run_turn(text, caller, thread)
+        except UserFacingError as err:
+            client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, text=f"Sorry: {err}")
+            return
+        except Exception:
+            ref = reference_id()
+            log.exception("turn failed (%s)", ref)
+            client.chat_postMessage(
+                channel=caller.channel_id,
+                thread_ts=thread,
+                text=f"Sorry, something went wrong on my side (reference {ref}). The details are in the logs.",
+            )
+            return
+        for message in ui.answer_messages(record):
+            client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, **message)
+        for action in record.pending_actions:
+            self._post_card(client, caller.channel_id, thread, action.id, record)
+
+    def _post_card(self, client: WebClient, channel: str, thread: str, action_id: str, record: Any) -> None:
+        with self.agent.store.session() as s:
+            stored = s.get(PendingAction, action_id)
+            assert stored is not None
+            requester, expires, payload = stored.requester_id, stored.expires_at, stored.payload
+        pending = next(p for p in record.pending_actions if p.id == action_id)
+        client.chat_postMessage(
+            channel=channel, thread_ts=thread, **ui.approval_card(pending, requester, expires, payload)
+        )
+
+    def _on_mention(self, event: dict[str, Any], client: WebClient) -> None:
+        if event.get("bot_id"):
+            return
+        thread = event.get("thread_ts") or event["ts"]
+        caller = self._caller(event["user"], event["channel"], event.get("channel_type"), thread)
+        self._answer(client, caller, _MENTION.sub("", event.get("text", "")).strip(), thread)
+
+    def _on_message(self, event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        if event.get("bot_id") or event.get("subtype") or not event.get("user"):
+            return  # the bot's own and other bots' messages, edits, joins
+        text = event.get("text", "")
+        if context.bot_user_id and f"<@{context.bot_user_id}>" in text:
+            return  # the app_mention event of the same message answers it
+        channel, thread = event["channel"], event.get("thread_ts")
+        if event.get("channel_type") == "im":
+            thread = thread or event["ts"]
+        elif not thread or not self._bot_in_thread(channel, thread):
+            return  # channel chatter: only threads the bot is already in
+        caller = self._caller(event["user"], channel, event.get("channel_type"), thread)
+        self._answer(client, caller, _MENTION.sub("", text).strip(), thread)
+
+    def _bot_in_thread(self, channel: str, thread: str) -> bool:
+        with self.agent.store.session() as s:
+            found = s.scalars(
+                select(Conversation.id).where(Conversation.channel_id == channel, Conversation.thread_ts == thread)
+            ).first()
+        return found is not None
+
+    def _on_command(self, ack: Callable, command: dict[str, Any], client: WebClient) -> None:
+        ack()
+        text = (command.get("text") or "").strip() or "help"
+        posted = client.chat_postMessage(channel=command["channel_id"], text=f"<@{command['user_id']}> asked: {text}")
+        thread = posted["ts"]
+        caller = self._caller(command["user_id"], command["channel_id"], None, thread)
+        self._answer(client, caller, text, thread)
+
+    # --- approvals ------------------------------------------------------------------------------------------
+
+    def _decide(self, action_id: str, user: str, decision: str, reason: str | None):
+        settings = self.settings
+        token = settings.ticketing_token.get_secret_value() if settings.ticketing_token else None
+        return decide_action(
+            self.agent.store,
+            ApprovalPolicy.load(settings.tools_dir),
+            action_id,
+            user,
+            decision,  # type: ignore[arg-type]
+            reason=reason,
+            data_dir=settings.data_dir,
+            ticket=ticketing(settings.ticketing_webhook_url, token),
+        )
+
+    def _on_approve(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        action_id = body["actions"][0]["value"]
+        channel, message = body["channel"]["id"], body["message"]
+        thread = message.get("thread_ts") or message["ts"]
+        user = body["user"]["id"]
+        try:
+            result = self._decide(action_id, user, "approve", None)
+        except DecisionRefused as err:
+            client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, text=_refusal(err))
+            if isinstance(err, AlreadyDecided) or "expired" in str(err):
+                self._close_card(client, channel, message, str(err))
+            return
+        outcome = f"{result.message} ({result.decided_at:%Y-%m-%d %H:%M} UTC)"
+        self._close_card(client, channel, message, outcome)
+        detail = f"\n```{json.dumps(result.result, default=str)[:2800]}```" if result.result else ""
+        client.chat_postMessage(channel=channel, thread_ts=thread, text=f"{outcome}{detail}")
+
+    def _on_reject(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        message = body["message"]
+        view = ui.reject_modal(
+            body["actions"][0]["value"], body["channel"]["id"], message["ts"], message.get("thread_ts") or message["ts"]
+        )
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    def _on_reject_reason(self, ack: Callable, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        reason = view["state"]["values"]["reason"]["value"]["value"]
+        meta = json.loads(view["private_metadata"])
+        user = body["user"]["id"]
+        try:
+            result = self._decide(meta["action_id"], user, "reject", reason)
+        except DecisionRefused as err:
+            ack(response_action="errors", errors={"reason": _refusal(err)})
+            return
+        ack()
+        outcome = f"{result.message} Reason: {reason} ({result.decided_at:%Y-%m-%d %H:%M} UTC)"
+        history = client.conversations_history(channel=meta["channel"], latest=meta["ts"], inclusive=True, limit=1)
+        card = (history.get("messages") or [{"ts": meta["ts"], "blocks": []}])[0]
+        self._close_card(client, meta["channel"], {**card, "ts": meta["ts"]}, outcome)
+        client.chat_postMessage(channel=meta["channel"], thread_ts=meta["thread_ts"], text=outcome)
+
+    def _close_card(self, client: WebClient, channel: str, message: dict[str, Any], outcome: str) -> None:
+        blocks = ui.decided_card(message.get("blocks") or [], outcome)
+        client.chat_update(channel=channel, ts=message["ts"], text=outcome, blocks=blocks)
+
+    def _on_feedback(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        action = body["actions"][0]
+        value = 1 if action["action_id"] == "mops_feedback_up" else -1
+        with self.agent.store.session() as s:
+            s.add(Feedback(turn_id=action["value"], user_id=body["user"]["id"], channel_id=body["channel"]["id"],
+                           value=value))  # fmt: skip
+        client.chat_postEphemeral(
+            channel=body["channel"]["id"], user=body["user"]["id"], text="Thanks for the feedback."
+        )
+
+    def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        ref = reference_id()
+        log.error("slack handler failed (%s): %s", ref, type(error).__name__, exc_info=error)
+
+
+def _refusal(err: DecisionRefused) -> str:
+    return f"Not done: {err}"

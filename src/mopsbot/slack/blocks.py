@@ -1,0 +1,122 @@
+"""Block Kit for answers and approval cards, always within Slack's limits (3,000 characters a section, 50 blocks)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from mopsbot.agent.turn import PendingActionRecord, TurnRecord
+from mopsbot.metrics.present import slack_table
+
+SECTION_LIMIT = 3000
+BLOCK_LIMIT = 50
+TEXT_LIMIT = 3900  # the notification text of a message (Slack truncates at 40,000; keep it readable)
+
+
+def _md(text: str) -> str:
+    """Markdown from the agent (**bold**, _note_) in Slack's mrkdwn."""
+    return text.replace("**", "*")
+
+
+def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Pieces of at most `limit` characters, cut at line ends (or spaces) where possible, never losing text."""
+    pieces = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = text.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
+    if text.strip():
+        pieces.append(text)
+    return pieces
+
+
+def answer_messages(record: TurnRecord) -> list[dict[str, Any]]:
+    """The answer as one or more messages (text + blocks), each within the block limit."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in split_text(_md(record.answer))
+    ]
+    for table in record.data.get("tables", [])[:3]:
+        if table.get("rows"):
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": slack_table(table)}})
+            latest = min((d for d in table.get("freshness", {}).values() if d), default="unknown")
+            note = f"{table['row_count']} rows · data through {latest} · computed from the governed metric catalog"
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    if record.citations:
+        cited = "; ".join(
+            f"{c.get('title', c['doc_id'])} — {c.get('section', '')}".rstrip(" —") for c in record.citations[:8]
+        )
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Sources: {cited}"[:SECTION_LIMIT]}]}
+        )
+    blocks.append(feedback_block(record.turn_id))
+    messages = []
+    for start in range(0, len(blocks), BLOCK_LIMIT):
+        chunk = blocks[start : start + BLOCK_LIMIT]
+        text = record.answer if start == 0 else "(continued)"
+        messages.append({"text": text[:TEXT_LIMIT], "blocks": chunk})
+    return messages
+
+
+def feedback_block(turn_id: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": f"feedback:{turn_id}",
+        "elements": [
+            {"type": "button", "action_id": "mops_feedback_up", "text": {"type": "plain_text", "text": "👍"},
+             "value": turn_id},
+            {"type": "button", "action_id": "mops_feedback_down", "text": {"type": "plain_text", "text": "👎"},
+             "value": turn_id},
+        ],
+    }  # fmt: skip
+
+
+def approval_card(
+    action: PendingActionRecord, requester: str, expires_at: datetime | None, payload: Any
+) -> dict[str, Any]:
+    """What will happen, the exact payload, its hash, risk, requester, expiry; the buttons carry only the id."""
+    preview = action.preview or json.dumps(payload, indent=2, default=str)
+    code = "```\n" + preview[: SECTION_LIMIT - 8] + "\n```"
+    expiry = f" · expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    approvers = action.required_group or "none configured (nobody can approve)"
+    facts = (
+        f"{action.kind} · risk {action.risk} · requested by <@{requester}> · approvers: {approvers}{expiry}"
+        f" · sha256 `{action.payload_hash[:16]}…`"
+    )
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Approval needed:* {action.summary}"[:SECTION_LIMIT]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": code}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]},
+        {"type": "actions", "block_id": f"approval:{action.id}", "elements": [
+            {"type": "button", "style": "primary", "action_id": "mops_approve", "value": action.id,
+             "text": {"type": "plain_text", "text": "Approve"}},
+            {"type": "button", "style": "danger", "action_id": "mops_reject", "value": action.id,
+             "text": {"type": "plain_text", "text": "Reject"}},
+        ]},
+    ]  # fmt: skip
+    return {"text": f"Approval needed: {action.summary}"[:TEXT_LIMIT], "blocks": blocks}
+
+
+def decided_card(blocks: list[dict[str, Any]], outcome: str) -> list[dict[str, Any]]:
+    """The same card for everyone, buttons replaced by who decided, when and the result."""
+    kept = [b for b in blocks if b.get("type") != "actions"]
+    return [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome[:SECTION_LIMIT]}]}]
+
+
+def reject_modal(action_id: str, channel: str, message_ts: str, thread_ts: str) -> dict[str, Any]:
+    meta = json.dumps({"action_id": action_id, "channel": channel, "ts": message_ts, "thread_ts": thread_ts})
+    return {
+        "type": "modal",
+        "callback_id": "mops_reject_modal",
+        "private_metadata": meta,
+        "title": {"type": "plain_text", "text": "Reject action"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "blocks": [
+            {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Reason (required)"},
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "min_length": 3}},
+        ],
+    }  # fmt: skip
