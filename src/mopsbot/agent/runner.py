@@ -157,6 +157,39 @@ class Agent:
         self.knowledge = knowledge
         self.conversations = ConversationStore(store)
 
+    def run_tool(
+        self, name: str, arguments: dict[str, Any], caller: CallerContext, thread_id: str, note: str
+    ) -> TurnRecord:
+        """One tool call on the caller's behalf, outside a conversation turn (scheduled checks propose fixes this way).
+
+        It goes through the same executor as a turn (validation, write tools only propose, audit); `note` is what
+        the thread's history records as the assistant's message.
+        """
+        turn_id = uuid.uuid4().hex
+        conversation_id = self.conversations.conversation_id(caller, thread_id)
+        executor = _Executor(self, caller, conversation_id, thread_id)
+        outcome = executor.call(name, arguments)
+        record = TurnRecord(
+            turn_id=turn_id,
+            conversation_id=conversation_id,
+            thread_id=thread_id,
+            backend="scheduled",
+            answer=note if outcome.ok else f"{note} Could not propose it: {outcome.error}",
+            tool_calls=executor.calls,
+            pending_actions=executor.pending,
+        )
+        self.conversations.append(
+            conversation_id,
+            "assistant",
+            record.answer,
+            turn_id=turn_id,
+            data={
+                "tool_calls": [c.__dict__ for c in executor.calls],
+                "pending_actions": [p.id for p in executor.pending],
+            },
+        )
+        return record
+
     def run_turn(self, message: str, caller: CallerContext, thread_id: str | None = None) -> TurnRecord:
         """Answer one message in a thread. Raises UserFacingError (e.g. the LLM is down) with a clear message."""
         start = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -40,9 +41,7 @@ app.command("ask")(ask)
 app.command("eval")(eval_command)
 
 # Commands whose engine arrives with a later issue: they say so instead of crashing.
-PLANNED = {
-    "watch": ("Run anomaly checks on a schedule and post alerts to Slack.", 8, "The Slack app"),
-}
+PLANNED: dict[str, tuple[str, int, str]] = {}
 
 
 def _planned(name: str, help_text: str, issue: int, title: str) -> None:
@@ -105,6 +104,40 @@ def serve(
         fail("Socket Mode needs SLACK_APP_TOKEN (xapp-...); or run `mopsbot serve --http`", code=2)
     console.print("mopsbot connecting to Slack in Socket Mode")
     socket_mode(bot, settings.slack_app_token.get_secret_value()).start()
+
+
+@app.command()
+def watch(
+    once: Annotated[bool, typer.Option("--once", help="Run the checks once and exit.")] = False,
+) -> None:
+    """Run the anomaly checks of tools/watch.yaml on a schedule; post alerts and proposed fixes to Slack."""
+    from mopsbot.agent.factory import open_metrics
+    from mopsbot.cli.agent import agent_factory
+    from mopsbot.errors import UserFacingError
+    from mopsbot.slack.app import SlackBot
+    from mopsbot.slack.watch import WatchConfig, run_forever, run_once
+    from mopsbot.workspace import WorkspaceError
+
+    settings = load()
+    if not settings.slack_bot_token:
+        fail("set SLACK_BOT_TOKEN (xoxb-...) so alerts can be posted; see the README's Slack app section", code=2)
+    try:
+        config = WatchConfig.load(settings.tools_dir / "watch.yaml")
+    except WorkspaceError as err:
+        fail(str(err), code=2)
+    bot = SlackBot(settings, agent_factory(settings, None))
+    engine = open_metrics(settings)
+    if once:
+        try:
+            posted = run_once(bot, engine, config, settings.today or date.today())
+        except UserFacingError as err:
+            fail(str(err))
+        console.print(f"{len(posted)} new alert(s) posted to {config.channel}")
+        return
+    console.print(
+        f"watching {len(config.checks)} checks every {config.interval_minutes} min, alerts to {config.channel}"
+    )
+    run_forever(bot, engine, config, settings.today)
 
 
 @demo_app.command("seed")

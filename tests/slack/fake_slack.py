@@ -1,0 +1,192 @@
+"""A fake Slack Web API on 127.0.0.1: answers the methods the app calls and records every call.
+
+It keeps the messages it was sent (and those tests register as user messages) so `conversations.history` and
+`conversations.replies` answer as Slack does: history lists parent messages only, replies list one thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T0FAKE"
+_JSON_FIELDS = ("blocks", "attachments", "view")
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+
+
+@dataclass
+class FakeSlack:
+    """Start with `start()`; `url` is the base URL for WebClient. `rate_limit_once` names methods whose first call
+    gets HTTP 429 with Retry-After: 0."""
+
+    rate_limit_once: set[str] = field(default_factory=set)
+    wss_url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> messages, oldest first
+
+    def __post_init__(self) -> None:
+        self._cond = threading.Condition()
+        self._counter = itertools.count(1)
+        self._limited: set[str] = set()
+        self._last_call = time.monotonic()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}/"
+
+    def start(self) -> FakeSlack:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- what tests read ------------------------------------------------------------------------------------
+
+    def new_ts(self) -> str:
+        """A message timestamp later than every one handed out before (shared by bot and user messages)."""
+        return f"1763300{next(self._counter):03d}.000100"
+
+    def add_user_message(self, channel: str, ts: str, user: str, text: str, thread_ts: str | None = None) -> None:
+        message = {"type": "message", "user": user, "ts": ts, "text": text}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        with self._cond:
+            self.messages.setdefault(channel, []).append(message)
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        """Params of the answered (HTTP 200) calls of `method`, in order."""
+        with self._cond:
+            return [c.params for c in self.calls if c.method == method and c.status == 200]
+
+    def attempts(self, method: str) -> list[Call]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, n: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Block until `method` was answered at least n times; fails the test after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.of(method)) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [c.method for c in self.calls]
+                    raise AssertionError(f"waited {timeout}s for {n} x {method}; calls so far: {seen}")
+                self._cond.wait(left)
+            return self.of(method)
+
+    def wait_idle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
+        """Block until no call arrived for `quiet` seconds (listeners still running would have called by then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._cond:
+                idle = time.monotonic() - self._last_call
+            if idle >= quiet:
+                return
+            time.sleep(quiet - idle)
+        raise AssertionError(f"Slack calls kept arriving for {timeout}s")
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        with self._cond:
+            return next(m for m in self.messages.get(channel, []) if m["ts"] == ts)
+
+    # --- the API --------------------------------------------------------------------------------------------
+
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        url = urlparse(req.path)
+        method = url.path.rstrip("/").rsplit("/", 1)[-1]
+        params: dict[str, Any] = {k: v[0] for k, v in parse_qs(url.query).items()}
+        raw = req.rfile.read(int(req.headers.get("Content-Length") or 0)).decode()
+        if raw and "json" in (req.headers.get("Content-Type") or ""):
+            params.update(json.loads(raw))
+        elif raw:
+            params.update({k: v[0] for k, v in parse_qs(raw).items()})
+        for key in _JSON_FIELDS:
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        with self._cond:
+            limited = method in self.rate_limit_once and method not in self._limited
+            if limited:
+                self._limited.add(method)
+            status = 429 if limited else 200
+            answer = {"ok": False, "error": "ratelimited"} if limited else self._answer(method, params)
+            self.calls.append(Call(method, params, status))
+            self._last_call = time.monotonic()
+            self._cond.notify_all()
+        body = json.dumps(answer).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json; charset=utf-8")
+        req.send_header("Content-Length", str(len(body)))
+        if limited:
+            req.send_header("Retry-After", "0")
+        req.end_headers()
+        req.wfile.write(body)
+
+    def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake", "user": "mopsbot",
+                    "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}  # fmt: skip
+        if method == "chat.postMessage":
+            ts = self.new_ts()
+            message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": ts, "text": p.get("text", "")}
+            message |= {k: p[k] for k in ("blocks", "thread_ts") if p.get(k)}
+            self.messages.setdefault(p["channel"], []).append(message)
+            return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
+        if method == "chat.update":
+            found = [m for m in self.messages.get(p["channel"], []) if m["ts"] == p["ts"]]
+            if not found:
+                return {"ok": False, "error": "message_not_found"}
+            found[0].update({k: p[k] for k in ("text", "blocks") if k in p})
+            return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": p.get("text", "")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": self.new_ts()}
+        if method == "views.open":
+            return {"ok": True, "view": {**p.get("view", {}), "id": f"V{next(self._counter):08d}"}}
+        if method == "conversations.history":
+            return {"ok": True, "messages": self._history(p), "has_more": False}
+        if method == "conversations.replies":
+            thread = [m for m in self.messages.get(p["channel"], []) if m.get("thread_ts", m["ts"]) == p["ts"]]
+            return {"ok": True, "messages": _window(thread, p, newest_first=False), "has_more": False}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.wss_url}
+        return {"ok": True}
+
+    def _history(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        parents = [m for m in self.messages.get(p["channel"], []) if m.get("thread_ts", m["ts"]) == m["ts"]]
+        return _window(parents, p, newest_first=True)
+
+
+def _window(messages: list[dict[str, Any]], p: dict[str, Any], newest_first: bool) -> list[dict[str, Any]]:
+    inclusive = str(p.get("inclusive", "")).lower() in ("1", "true")
+    latest, oldest = float(p.get("latest") or "inf"), float(p.get("oldest") or 0)
+
+    def inside(ts: float) -> bool:
+        return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
+    picked = sorted((m for m in messages if inside(float(m["ts"]))), key=lambda m: float(m["ts"]))
+    picked = picked[::-1] if newest_first else picked
+    return picked[: int(p.get("limit") or 100)]
