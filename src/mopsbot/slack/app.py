@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import select
@@ -75,7 +75,7 @@ class SlackBot:
 
     # --- middleware -----------------------------------------------------------------------------------------
 
-    def _dedupe(self, body: dict[str, Any], next: Callable[[], None]) -> None:
+    def _dedupe(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         """Drop an event whose id was already handled (Slack redelivers on timeouts and retries)."""
         event_id = body.get("event_id")
         if event_id:
@@ -84,8 +84,9 @@ class SlackBot:
                     s.add(ProcessedEvent(event_id=str(event_id)))
             except IntegrityError:
                 log.info("duplicate event %s dropped", event_id)
-                return  # bolt acks it; nothing else happens
+                return BoltResponse(status=200, body="")  # acked (so Slack stops retrying), not answered again
         next()
+        return None
 
     # --- conversations --------------------------------------------------------------------------------------
 
@@ -114,15 +115,17 @@ class SlackBot:
         for action in record.pending_actions:
             self._post_card(client, caller.channel_id, thread, action.id, record)
 
-    def _post_card(self, client: WebClient, channel: str, thread: str, action_id: str, record: Any) -> None:
+    def _card(self, action_id: str) -> dict[str, Any]:
+        """The approval card, always built from the stored action (so every update shows the same payload)."""
         with self.agent.store.session() as s:
             stored = s.get(PendingAction, action_id)
-            assert stored is not None
-            requester, expires, payload = stored.requester_id, stored.expires_at, stored.payload
-        pending = next(p for p in record.pending_actions if p.id == action_id)
-        client.chat_postMessage(
-            channel=channel, thread_ts=thread, **ui.approval_card(pending, requester, expires, payload)
-        )
+            if stored is None:
+                raise UserFacingError(f"no pending action {action_id}")
+            s.expunge(stored)
+        return ui.approval_card(stored)
+
+    def _post_card(self, client: WebClient, channel: str, thread: str, action_id: str, record: Any = None) -> None:
+        client.chat_postMessage(channel=channel, thread_ts=thread, **self._card(action_id))
 
     def _on_mention(self, event: dict[str, Any], client: WebClient) -> None:
         if event.get("bot_id"):
@@ -135,8 +138,8 @@ class SlackBot:
         if event.get("bot_id") or event.get("subtype") or not event.get("user"):
             return  # the bot's own and other bots' messages, edits, joins
         text = event.get("text", "")
-        if context.bot_user_id and f"<@{context.bot_user_id}>" in text:
-            return  # the app_mention event of the same message answers it
+        if context.bot_user_id and f"<@{context.bot_user_id}>" in text and event.get("channel_type") != "im":
+            return  # the app_mention event of the same message answers it (Slack sends none in DMs)
         channel, thread = event["channel"], event.get("thread_ts")
         if event.get("channel_type") == "im":
             thread = thread or event["ts"]
@@ -187,10 +190,10 @@ class SlackBot:
         except DecisionRefused as err:
             client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, text=_refusal(err))
             if isinstance(err, AlreadyDecided) or "expired" in str(err):
-                self._close_card(client, channel, message, str(err))
+                self._close_card(client, channel, message["ts"], action_id, str(err))
             return
         outcome = f"{result.message} ({result.decided_at:%Y-%m-%d %H:%M} UTC)"
-        self._close_card(client, channel, message, outcome)
+        self._close_card(client, channel, message["ts"], action_id, outcome)
         detail = f"\n```{json.dumps(result.result, default=str)[:2800]}```" if result.result else ""
         client.chat_postMessage(channel=channel, thread_ts=thread, text=f"{outcome}{detail}")
 
@@ -213,14 +216,13 @@ class SlackBot:
             return
         ack()
         outcome = f"{result.message} Reason: {reason} ({result.decided_at:%Y-%m-%d %H:%M} UTC)"
-        history = client.conversations_history(channel=meta["channel"], latest=meta["ts"], inclusive=True, limit=1)
-        card = (history.get("messages") or [{"ts": meta["ts"], "blocks": []}])[0]
-        self._close_card(client, meta["channel"], {**card, "ts": meta["ts"]}, outcome)
+        self._close_card(client, meta["channel"], meta["ts"], meta["action_id"], outcome)
         client.chat_postMessage(channel=meta["channel"], thread_ts=meta["thread_ts"], text=outcome)
 
-    def _close_card(self, client: WebClient, channel: str, message: dict[str, Any], outcome: str) -> None:
-        blocks = ui.decided_card(message.get("blocks") or [], outcome)
-        client.chat_update(channel=channel, ts=message["ts"], text=outcome, blocks=blocks)
+    def _close_card(self, client: WebClient, channel: str, ts: str, action_id: str, outcome: str) -> None:
+        """The card for everyone: the same summary and payload, the buttons replaced by the decision."""
+        blocks = ui.decided_card(self._card(action_id)["blocks"], outcome)
+        client.chat_update(channel=channel, ts=ts, text=outcome, blocks=blocks)
 
     def _on_feedback(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
         ack()

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from mopsbot.agent.turn import PendingActionRecord, TurnRecord
+from mopsbot.agent.turn import TurnRecord
 from mopsbot.metrics.present import slack_table
 
 SECTION_LIMIT = 3000
@@ -75,16 +75,19 @@ def feedback_block(turn_id: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def approval_card(
-    action: PendingActionRecord, requester: str, expires_at: datetime | None, payload: Any
-) -> dict[str, Any]:
-    """What will happen, the exact payload, its hash, risk, requester, expiry; the buttons carry only the id."""
-    preview = action.preview or json.dumps(payload, indent=2, default=str)
-    code = "```\n" + preview[: SECTION_LIMIT - 8] + "\n```"
-    expiry = f" · expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+def approval_card(action: Any) -> dict[str, Any]:
+    """A stored PendingAction as a card: what will happen, the exact payload (its canonical JSON, which is what runs),
+    its hash, risk, requester, approvers and expiry. The buttons carry only the action id."""
+    try:
+        payload = json.dumps(json.loads(action.payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        payload = str(action.payload)
+    code = "```\n" + payload[: SECTION_LIMIT - 8] + "\n```"
+    expires: datetime | None = action.expires_at
+    expiry = f" · expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
     approvers = action.required_group or "none configured (nobody can approve)"
     facts = (
-        f"{action.kind} · risk {action.risk} · requested by <@{requester}> · approvers: {approvers}{expiry}"
+        f"{action.kind} · risk {action.risk} · requested by <@{action.requester_id}> · approvers: {approvers}{expiry}"
         f" · sha256 `{action.payload_hash[:16]}…`"
     )
     blocks = [

@@ -108,7 +108,7 @@ def run_once(bot: SlackBot, engine: MetricsEngine, config: WatchConfig, today: d
                 note = f"Proposed fix for the {label} anomaly: {args.get('title', '')}"
                 record = bot.agent.run_tool("file_change_request", args, caller, thread, note)
                 for action in record.pending_actions:
-                    bot._post_card(client, config.channel, thread, action.id, record)
+                    bot._post_card(client, config.channel, thread, action.id)
                     entry["pending"].append(action.id)
                 if not record.pending_actions:
                     client.chat_postMessage(channel=config.channel, thread_ts=thread, text=record.answer)
