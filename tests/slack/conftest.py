@@ -59,7 +59,7 @@ class Harness:
         request = urllib.request.Request(self.base + path, body.encode(), {**sent, **(headers or {})}, method="POST")
         start = time.monotonic()
         try:
-            with urllib.request.urlopen(request, timeout=30) as r:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(request, timeout=30) as r:
                 return Response(r.status, r.read().decode(), time.monotonic() - start)
         except urllib.error.HTTPError as err:
             return Response(err.code, err.read().decode(), time.monotonic() - start)
@@ -67,23 +67,27 @@ class Harness:
     def get(self, path: str) -> Response:
         start = time.monotonic()
         try:
-            with urllib.request.urlopen(self.base + path, timeout=10) as r:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(self.base + path, timeout=10) as r:
                 return Response(r.status, r.read().decode(), time.monotonic() - start)
         except urllib.error.HTTPError as err:
             return Response(err.code, err.read().decode(), time.monotonic() - start)
 
     # --- Events API -----------------------------------------------------------------------------------------
 
-    def event(self, event: dict[str, Any], event_id: str | None = None, retry: int | None = None,
-              secret: str = SECRET) -> Response:  # fmt: skip
-        body = {
+    @staticmethod
+    def event_body(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+        """An event_callback envelope; the event id defaults to one per (ts, event type)."""
+        return {
             "token": "unused", "team_id": TEAM, "api_app_id": "A0MOPSBOT", "type": "event_callback",
             "event": event, "event_id": event_id or f"Ev{event['ts'].replace('.', '')}{event['type'][:3]}",
             "event_time": int(time.time()),
             "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
         }  # fmt: skip
+
+    def event(self, event: dict[str, Any], event_id: str | None = None, retry: int | None = None,
+              secret: str = SECRET) -> Response:  # fmt: skip
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
-        return self.post(json.dumps(body), "application/json", headers, secret)
+        return self.post(json.dumps(self.event_body(event, event_id)), "application/json", headers, secret)
 
     def user_message(self, text: str, user: str = LENA, channel: str = MKTG, thread_ts: str | None = None,
                      kind: str = "app_mention", **extra: Any) -> dict[str, Any]:  # fmt: skip
@@ -180,7 +184,7 @@ def make_bot(slack_settings: Callable[[str], Settings], knowledge: Knowledge) ->
 
         bot = SlackBot(settings, factory)
         server = http_server(bot, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         stop.extend([fake.stop, server.server_close, server.shutdown])
         return Harness(fake, bot, f"http://127.0.0.1:{server.server_port}")
 

@@ -58,7 +58,7 @@ class FakeSlack:
         self.url = f"http://127.0.0.1:{self._server.server_port}/"
 
     def start(self) -> FakeSlack:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:

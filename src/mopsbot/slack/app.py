@@ -31,6 +31,9 @@ from mopsbot.workspace import channel_visibility
 
 log = logging.getLogger(__name__)
 _MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
+# plain messages, thread replies also sent to the channel, and messages with a file are questions; edits, joins,
+# deletions and bot messages are not
+ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -110,10 +113,20 @@ class SlackBot:
                 text=f"Sorry, something went wrong on my side (reference {ref}). The details are in the logs.",
             )
             return
-        for message in ui.answer_messages(record):
-            client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, **message)
-        for action in record.pending_actions:
-            self._post_card(client, caller.channel_id, thread, action.id, record)
+        try:
+            for message in ui.answer_messages(record):
+                client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, **message)
+            for action in record.pending_actions:
+                self._post_card(client, caller.channel_id, thread, action.id, record)
+        except Exception:  # the answer or a card could not be posted: say so, with a reference
+            ref = reference_id()
+            log.exception("posting the answer failed (%s)", ref)
+            client.chat_postMessage(
+                channel=caller.channel_id,
+                thread_ts=thread,
+                text=f"Sorry, I could not post all of my answer (reference {ref}). Pending actions are listed by "
+                "`mopsbot approvals list`.",
+            )
 
     def _card(self, action_id: str) -> dict[str, Any]:
         """The approval card, always built from the stored action (so every update shows the same payload)."""
@@ -135,7 +148,7 @@ class SlackBot:
         self._answer(client, caller, _MENTION.sub("", event.get("text", "")).strip(), thread)
 
     def _on_message(self, event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        if event.get("bot_id") or event.get("subtype") or not event.get("user"):
+        if event.get("bot_id") or event.get("subtype") not in ANSWERED_SUBTYPES or not event.get("user"):
             return  # the bot's own and other bots' messages, edits, joins
         text = event.get("text", "")
         if context.bot_user_id and f"<@{context.bot_user_id}>" in text and event.get("channel_type") != "im":
