@@ -186,6 +186,7 @@ class Agent:
             data={
                 "tool_calls": [c.__dict__ for c in executor.calls],
                 "pending_actions": [p.id for p in executor.pending],
+                "sql": [t["sql"] for t in executor.tables if t.get("sql")],  # for "show query"
             },
         )
         return record
@@ -234,6 +235,7 @@ class Agent:
                 **output.state,
                 "tool_calls": [c.__dict__ for c in executor.calls],
                 "pending_actions": [p.id for p in executor.pending],
+                "sql": [t["sql"] for t in executor.tables if t.get("sql")],  # for "show query"
             },
         )
         return record

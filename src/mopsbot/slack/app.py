@@ -25,7 +25,7 @@ from mopsbot.caller import CallerContext
 from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError, reference_id
 from mopsbot.slack import blocks as ui
-from mopsbot.store.models import Conversation, Feedback, PendingAction, ProcessedEvent
+from mopsbot.store.models import Conversation, Feedback, Message, PendingAction, ProcessedEvent
 from mopsbot.tools.actions import decide_action, ticketing
 from mopsbot.workspace import channel_visibility
 
@@ -67,6 +67,8 @@ class SlackBot:
         self.app.view("mops_reject_modal")(self._on_reject_reason)
         self.app.action("mops_feedback_up")(self._on_feedback)
         self.app.action("mops_feedback_down")(self._on_feedback)
+        self.app.action("mops_escalate")(self._on_escalate)
+        self.app.action("mops_show_query")(self._on_show_query)
         self.app.command("/mops")(self._on_command)
         self.app.error(self._on_error)
 
@@ -113,9 +115,22 @@ class SlackBot:
                 text=f"Sorry, something went wrong on my side (reference {ref}). The details are in the logs.",
             )
             return
+        private = bool(record.data.get("tables")) and not self._metrics_allowed(caller)
         try:
             for message in ui.answer_messages(record):
-                client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, **message)
+                if private:  # metric figures only to the asker in channels not configured for them
+                    client.chat_postEphemeral(
+                        channel=caller.channel_id, user=caller.user_id, thread_ts=thread, **message
+                    )
+                else:
+                    client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, **message)
+            if private:
+                client.chat_postMessage(
+                    channel=caller.channel_id,
+                    thread_ts=thread,
+                    text="I sent the figures to you only: metric answers are shared in the channels the ops team "
+                    "configured (tools/approvals.yaml, slack.metric_channels) and in DMs.",
+                )
             for action in record.pending_actions:
                 self._post_card(client, caller.channel_id, thread, action.id, record)
         except Exception:  # the answer or a card could not be posted: say so, with a reference
@@ -160,6 +175,39 @@ class SlackBot:
             return  # channel chatter: only threads the bot is already in
         caller = self._caller(event["user"], channel, event.get("channel_type"), thread)
         self._answer(client, caller, _MENTION.sub("", text).strip(), thread)
+
+    def _slack_config(self) -> dict[str, Any]:
+        from mopsbot.workspace import tool_file
+
+        return tool_file(self.settings.tools_dir, "approvals").get("slack") or {}
+
+    def _metrics_allowed(self, caller: CallerContext) -> bool:
+        if caller.channel_visibility in ("dm", "ops"):
+            return True
+        return caller.channel_id in (self._slack_config().get("metric_channels") or [])
+
+    def _on_escalate(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        message = body["message"]
+        thread = message.get("thread_ts") or message["ts"]
+        handle = self._slack_config().get("ops_group_handle", "the ops team")
+        client.chat_postMessage(
+            channel=body["channel"]["id"],
+            thread_ts=thread,
+            text=f"{handle}: <@{body['user']['id']}> escalated this thread for a person to look at.",
+        )
+
+    def _on_show_query(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        turn_id = body["actions"][0]["value"]
+        with self.agent.store.session() as s:
+            row = s.scalars(select(Message).where(Message.turn_id == turn_id, Message.role == "assistant")).first()
+            sqls = list((row.data or {}).get("sql", [])) if row else []
+        message = body["message"]
+        text = "\n".join(f"```{sql[:2800]}```" for sql in sqls) or "No query was run for that answer."
+        client.chat_postEphemeral(
+            channel=body["channel"]["id"], user=body["user"]["id"], thread_ts=message.get("thread_ts"), text=text[:3900]
+        )
 
     def _bot_in_thread(self, channel: str, thread: str) -> bool:
         with self.agent.store.session() as s:

@@ -53,7 +53,7 @@ def answer_messages(record: TurnRecord) -> list[dict[str, Any]]:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Sources: {cited}"[:SECTION_LIMIT]}]}
         )
-    blocks.append(feedback_block(record.turn_id))
+    blocks.append(feedback_block(record.turn_id, show_query=bool(record.data.get("tables"))))
     messages = []
     for start in range(0, len(blocks), BLOCK_LIMIT):
         chunk = blocks[start : start + BLOCK_LIMIT]
@@ -62,17 +62,25 @@ def answer_messages(record: TurnRecord) -> list[dict[str, Any]]:
     return messages
 
 
-def feedback_block(turn_id: str) -> dict[str, Any]:
-    return {
-        "type": "actions",
-        "block_id": f"feedback:{turn_id}",
-        "elements": [
-            {"type": "button", "action_id": "mops_feedback_up", "text": {"type": "plain_text", "text": "👍"},
-             "value": turn_id},
-            {"type": "button", "action_id": "mops_feedback_down", "text": {"type": "plain_text", "text": "👎"},
-             "value": turn_id},
-        ],
-    }  # fmt: skip
+def feedback_block(turn_id: str, show_query: bool = False) -> dict[str, Any]:
+    """👍 / 👎 (stored), escalate to the ops group, and "show query" for metric answers; values carry the turn id."""
+
+    def button(action_id: str, text: str) -> dict[str, Any]:
+        return {
+            "type": "button",
+            "action_id": action_id,
+            "text": {"type": "plain_text", "text": text},
+            "value": turn_id,
+        }
+
+    elements = [
+        button("mops_feedback_up", "👍"),
+        button("mops_feedback_down", "👎"),
+        button("mops_escalate", "Escalate to ops"),
+    ]
+    if show_query:
+        elements.append(button("mops_show_query", "Show query"))
+    return {"type": "actions", "block_id": f"feedback:{turn_id}", "elements": elements}
 
 
 def approval_card(action: Any) -> dict[str, Any]:
