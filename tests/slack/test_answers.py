@@ -36,3 +36,18 @@ def test_metric_figures_stay_with_the_asker_outside_the_configured_channels(bot:
     (note,) = bot.fake.wait_for("chat.postMessage", 1)
     assert note["channel"] == OTHER_PUBLIC and "sent the figures to you only" in note["text"]
     assert "$" not in note["text"]
+
+
+def test_assistant_thread_gets_suggested_prompts_then_a_thinking_status_and_an_answer(bot: Harness) -> None:
+    dm, thread = "D07LV0004", bot.fake.new_ts()
+    started = {"type": "assistant_thread_started", "event_ts": thread,
+               "assistant_thread": {"user_id": LENA, "channel_id": dm, "thread_ts": thread, "context": {}}}  # fmt: skip
+    assert bot.event(started, event_id="EvASSISTSTART").status == 200
+    (prompts,) = bot.fake.wait_for("assistant.threads.setSuggestedPrompts", 1)
+    assert "CPL by channel last quarter vs the quarter before" in str(prompts["prompts"])
+    question = bot.user_message("what's our SOP for a webinar?", channel=dm, thread_ts=thread, kind="message")
+    assert bot.event(question).status == 200
+    (status,) = bot.fake.wait_for("assistant.threads.setStatus", 1)
+    assert status["status"] == "thinking…"
+    posts = bot.fake.wait_for("chat.postMessage", 2)
+    assert posts[-1]["thread_ts"] == thread and posts[-1]["channel"] == dm

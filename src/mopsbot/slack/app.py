@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, Assistant, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import select
@@ -34,6 +34,12 @@ _MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
 # plain messages, thread replies also sent to the channel, and messages with a file are questions; edits, joins,
 # deletions and bot messages are not
 ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
+SUGGESTED_PROMPTS = (
+    ("Webinar SOP", "What's our SOP for a webinar?"),
+    ("CPL by channel", "CPL by channel last quarter vs the quarter before"),
+    ("Explain a lead score", "Why is lead 4411 scored 82?"),
+    ("CPL threshold check", "What's the CPL threshold for paid social in EMEA and did we breach it last month?"),
+)
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -60,6 +66,7 @@ class SlackBot:
             raise_error_for_unhandled_request=False,
         )
         self.app.use(self._dedupe)
+        self.app.assistant(self._assistant())
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         self.app.action("mops_approve")(self._on_approve)
@@ -71,6 +78,27 @@ class SlackBot:
         self.app.action("mops_show_query")(self._on_show_query)
         self.app.command("/mops")(self._on_command)
         self.app.error(self._on_error)
+
+    def _assistant(self) -> Assistant:
+        """Slack's assistant view: suggested prompts when a thread opens, a "thinking…" status and a title."""
+        assistant = Assistant()
+
+        @assistant.thread_started
+        def started(say: Callable, set_suggested_prompts: Callable) -> None:
+            say("Hi! Ask me about our SOPs and stack, campaign metrics, lead scores, or ask me to draft a campaign.")
+            set_suggested_prompts(prompts=[{"title": t, "message": m} for t, m in SUGGESTED_PROMPTS])
+
+        @assistant.user_message
+        def user_message(payload: dict[str, Any], client: WebClient, set_status: Callable, set_title: Callable) -> None:
+            if payload.get("bot_id") or payload.get("subtype") not in ANSWERED_SUBTYPES:
+                return
+            text = _MENTION.sub("", payload.get("text", "")).strip()
+            set_title(text[:60] or "mopsbot")
+            set_status("thinking…")
+            caller = self._caller(payload["user"], payload["channel"], "im", payload["thread_ts"])
+            self._answer(client, caller, text, payload["thread_ts"])
+
+        return assistant
 
     @property
     def agent(self) -> Agent:

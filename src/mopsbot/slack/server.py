@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
-from wsgiref.simple_server import WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -41,7 +41,11 @@ def http_server(bot: SlackBot, host: str, port: int) -> WSGIServer:
     class Threaded(ThreadingMixIn, WSGIServer):
         daemon_threads = True
 
-    return make_server(host, port, wsgi_app(bot), server_class=Threaded)
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("http %s", format % args)
+
+    return make_server(host, port, wsgi_app(bot), server_class=Threaded, handler_class=Quiet)
 
 
 def socket_mode(bot: SlackBot, app_token: str) -> SocketModeHandler:
