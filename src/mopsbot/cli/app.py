@@ -40,22 +40,6 @@ app.add_typer(changes_app, name="changes")
 app.command("ask")(ask)
 app.command("eval")(eval_command)
 
-# Commands whose engine arrives with a later issue: they say so instead of crashing.
-PLANNED: dict[str, tuple[str, int, str]] = {}
-
-
-def _planned(name: str, help_text: str, issue: int, title: str) -> None:
-    def command(ctx: typer.Context) -> None:
-        fail(f"`mopsbot {name}` is not built yet: it arrives with issue #{issue} ({title}).", code=3)
-
-    command.__doc__ = f"{help_text} (arrives with issue #{issue})"
-    app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
-
-
-for _name, (_help, _issue, _title) in PLANNED.items():
-    _planned(_name, _help, _issue, _title)
-
-
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
