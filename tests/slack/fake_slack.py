@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T0FAKE"
-_JSON_FIELDS = ("blocks", "attachments", "view")
+_JSON_FIELDS = ("blocks", "attachments", "view", "files")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class FakeSlack:
     wss_url: str = ""
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> messages, oldest first
+    uploads: list[dict[str, Any]] = field(default_factory=list)  # file bodies posted to the upload URLs
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
@@ -120,7 +121,17 @@ class FakeSlack:
         url = urlparse(req.path)
         method = url.path.rstrip("/").rsplit("/", 1)[-1]
         params: dict[str, Any] = {k: v[0] for k, v in parse_qs(url.query).items()}
-        raw = req.rfile.read(int(req.headers.get("Content-Length") or 0)).decode()
+        data = req.rfile.read(int(req.headers.get("Content-Length") or 0))
+        if url.path.startswith("/upload/"):  # the file upload URL files.getUploadURLExternal handed out
+            with self._cond:
+                self.uploads.append({"file_id": url.path.rsplit("/", 1)[-1], "bytes": data})
+                self._cond.notify_all()
+            req.send_response(200)
+            req.send_header("Content-Length", "2")
+            req.end_headers()
+            req.wfile.write(b"OK")
+            return
+        raw = data.decode()
         if raw and "json" in (req.headers.get("Content-Type") or ""):
             params.update(json.loads(raw))
         elif raw:
@@ -171,6 +182,11 @@ class FakeSlack:
         if method == "conversations.replies":
             thread = [m for m in self.messages.get(p["channel"], []) if m.get("thread_ts", m["ts"]) == p["ts"]]
             return {"ok": True, "messages": _window(thread, p, newest_first=False), "has_more": False}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._counter):08d}"
+            return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")} for f in p.get("files", [])]}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.wss_url}
         return {"ok": True}

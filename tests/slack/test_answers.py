@@ -51,3 +51,12 @@ def test_assistant_thread_gets_suggested_prompts_then_a_thinking_status_and_an_a
     assert status["status"] == "thinking…"
     posts = bot.fake.wait_for("chat.postMessage", 2)
     assert posts[-1]["thread_ts"] == thread and posts[-1]["channel"] == dm
+
+
+def test_a_metric_breakdown_comes_with_a_chart_in_the_thread(bot: Harness) -> None:
+    ts = bot.mention(METRIC_QUESTION)
+    (done,) = bot.fake.wait_for("files.completeUploadExternal", 1)
+    assert done["channel_id"] == MKTG and done["thread_ts"] == ts
+    assert "CPL" in done["files"][0]["title"]
+    (upload,) = bot.fake.uploads
+    assert upload["bytes"].startswith(b"\x89PNG\r\n\x1a\n")

@@ -40,6 +40,7 @@ app.add_typer(changes_app, name="changes")
 app.command("ask")(ask)
 app.command("eval")(eval_command)
 
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,

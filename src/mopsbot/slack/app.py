@@ -152,6 +152,8 @@ class SlackBot:
                     )
                 else:
                     client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, **message)
+            if not private:
+                self._post_charts(client, caller.channel_id, thread, record)
             if private:
                 client.chat_postMessage(
                     channel=caller.channel_id,
@@ -203,6 +205,17 @@ class SlackBot:
             return  # channel chatter: only threads the bot is already in
         caller = self._caller(event["user"], channel, event.get("channel_type"), thread)
         self._answer(client, caller, _MENTION.sub("", text).strip(), thread)
+
+    def _post_charts(self, client: WebClient, channel: str, thread: str, record: Any) -> None:
+        """A PNG per metric result with a trend or a breakdown (matplotlib), uploaded into the thread."""
+        from mopsbot.metrics.present import render_chart
+
+        for table in record.data.get("tables", [])[:2]:
+            if table.get("rows") and (table.get("grain") or table.get("dimensions")) and len(table["rows"]) > 1:
+                title = ", ".join(table["labels"].values()) + f", {table['period']['label']}"
+                client.files_upload_v2(
+                    channel=channel, thread_ts=thread, content=render_chart(table), filename="chart.png", title=title
+                )
 
     def _slack_config(self) -> dict[str, Any]:
         from mopsbot.workspace import tool_file
