@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_knowledge.py
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_predictions.py
+	$(BIN)/python -m benchmarks.bench_slack
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

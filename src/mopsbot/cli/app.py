@@ -71,6 +71,7 @@ def serve(
 ) -> None:
     """Run the Slack app: Socket Mode (SLACK_APP_TOKEN) or HTTP mode with --http (/slack/events, /healthz)."""
     from mopsbot.cli.agent import agent_factory
+    from mopsbot.errors import UserFacingError
     from mopsbot.slack.app import SlackBot
     from mopsbot.slack.server import http_server, socket_mode
 
@@ -78,6 +79,13 @@ def serve(
     if not settings.slack_bot_token:
         fail("set SLACK_BOT_TOKEN (xoxb-...) to serve Slack; see the README's Slack app section", code=2)
     bot = SlackBot(settings, agent_factory(settings, None))
+    try:
+        bot.agent  # noqa: B018 - build (and migrate the store) once, before the first event arrives
+    except UserFacingError as err:
+        fail(str(err))
+    import gc
+
+    gc.freeze()  # the long-lived objects built so far leave the collector's scans: shorter pauses under load
     if http:
         if not settings.slack_signing_secret:
             fail("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", code=2)

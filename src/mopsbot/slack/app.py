@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +36,7 @@ _MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
 # plain messages, thread replies also sent to the channel, and messages with a file are questions; edits, joins,
 # deletions and bot messages are not
 ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
+SEEN_IN_MEMORY = 10_000  # event ids remembered per process for the fast duplicate ack
 SUGGESTED_PROMPTS = (
     ("Webinar SOP", "What's our SOP for a webinar?"),
     ("CPL by channel", "CPL by channel last quarter vs the quarter before"),
@@ -57,6 +60,9 @@ class SlackBot:
         self.settings = settings
         self._agent_factory = agent_factory
         self._agent: Agent | None = None
+        self._agent_lock = threading.Lock()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = App(
             client=client or web_client(settings),
@@ -89,37 +95,56 @@ class SlackBot:
             set_suggested_prompts(prompts=[{"title": t, "message": m} for t, m in SUGGESTED_PROMPTS])
 
         @assistant.user_message
-        def user_message(payload: dict[str, Any], client: WebClient, set_status: Callable, set_title: Callable) -> None:
+        def user_message(
+            payload: dict[str, Any], client: WebClient, set_status: Callable, set_title: Callable, body: dict[str, Any]
+        ) -> None:
             if payload.get("bot_id") or payload.get("subtype") not in ANSWERED_SUBTYPES:
                 return
             text = _MENTION.sub("", payload.get("text", "")).strip()
             set_title(text[:60] or "mopsbot")
             set_status("thinking…")
             caller = self._caller(payload["user"], payload["channel"], "im", payload["thread_ts"])
-            self._answer(client, caller, text, payload["thread_ts"])
+            self._answer(client, caller, text, payload["thread_ts"], body.get("event_id"))
 
         return assistant
 
     @property
     def agent(self) -> Agent:
+        """The agent, built once (under a lock: concurrent first events must not migrate the store twice)."""
         if self._agent is None:
-            self._agent = self._agent_factory()
+            with self._agent_lock:
+                if self._agent is None:
+                    self._agent = self._agent_factory()
         return self._agent
 
     # --- middleware -----------------------------------------------------------------------------------------
 
     def _dedupe(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        """Drop an event whose id was already handled (Slack redelivers on timeouts and retries)."""
+        """Ack a redelivered event at once (same process); the listener's claim in the store covers restarts and
+        other replicas. The store write is kept off the ack path, so acks stay fast under load."""
         event_id = body.get("event_id")
         if event_id:
-            try:
-                with self.agent.store.session() as s:
-                    s.add(ProcessedEvent(event_id=str(event_id)))
-            except IntegrityError:
-                log.info("duplicate event %s dropped", event_id)
-                return BoltResponse(status=200, body="")  # acked (so Slack stops retrying), not answered again
+            with self._seen_lock:
+                if event_id in self._seen:
+                    log.info("duplicate event %s dropped", event_id)
+                    return BoltResponse(status=200, body="")  # acked (so Slack stops retrying), not answered again
+                self._seen[event_id] = None
+                while len(self._seen) > SEEN_IN_MEMORY:
+                    self._seen.popitem(last=False)
         next()
         return None
+
+    def _claim(self, event_id: str | None) -> bool:
+        """True for the first handler of an event across processes and restarts (a row in the state store)."""
+        if not event_id:
+            return True
+        try:
+            with self.agent.store.session() as s:
+                s.add(ProcessedEvent(event_id=str(event_id)))
+        except IntegrityError:
+            log.info("event %s already answered elsewhere", event_id)
+            return False
+        return True
 
     # --- conversations --------------------------------------------------------------------------------------
 
@@ -127,8 +152,12 @@ class SlackBot:
         visibility = "dm" if channel_type == "im" else channel_visibility(self.settings.tools_dir, channel)
         return CallerContext(user, channel, visibility, thread)  # type: ignore[arg-type]
 
-    def _answer(self, client: WebClient, caller: CallerContext, text: str, thread: str) -> None:
-        """Run a turn and post the answer (or a reason) in the thread. Never silent."""
+    def _answer(
+        self, client: WebClient, caller: CallerContext, text: str, thread: str, event_id: str | None = None
+    ) -> None:
+        """Run a turn and post the answer (or a reason) in the thread, once per event. Never silent."""
+        if not self._claim(event_id):
+            return
         try:
             record = self.agent.run_turn(text, caller, thread)
         except UserFacingError as err:
@@ -185,14 +214,14 @@ class SlackBot:
     def _post_card(self, client: WebClient, channel: str, thread: str, action_id: str, record: Any = None) -> None:
         client.chat_postMessage(channel=channel, thread_ts=thread, **self._card(action_id))
 
-    def _on_mention(self, event: dict[str, Any], client: WebClient) -> None:
+    def _on_mention(self, event: dict[str, Any], client: WebClient, body: dict[str, Any]) -> None:
         if event.get("bot_id"):
             return
         thread = event.get("thread_ts") or event["ts"]
         caller = self._caller(event["user"], event["channel"], event.get("channel_type"), thread)
-        self._answer(client, caller, _MENTION.sub("", event.get("text", "")).strip(), thread)
+        self._answer(client, caller, _MENTION.sub("", event.get("text", "")).strip(), thread, body.get("event_id"))
 
-    def _on_message(self, event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    def _on_message(self, event: dict[str, Any], client: WebClient, context: BoltContext, body: dict[str, Any]) -> None:
         if event.get("bot_id") or event.get("subtype") not in ANSWERED_SUBTYPES or not event.get("user"):
             return  # the bot's own and other bots' messages, edits, joins
         text = event.get("text", "")
@@ -204,7 +233,7 @@ class SlackBot:
         elif not thread or not self._bot_in_thread(channel, thread):
             return  # channel chatter: only threads the bot is already in
         caller = self._caller(event["user"], channel, event.get("channel_type"), thread)
-        self._answer(client, caller, _MENTION.sub("", text).strip(), thread)
+        self._answer(client, caller, _MENTION.sub("", text).strip(), thread, body.get("event_id"))
 
     def _post_charts(self, client: WebClient, channel: str, thread: str, record: Any) -> None:
         """A PNG per metric result with a trend or a breakdown (matplotlib), uploaded into the thread."""

@@ -40,6 +40,7 @@ def http_server(bot: SlackBot, host: str, port: int) -> WSGIServer:
 
     class Threaded(ThreadingMixIn, WSGIServer):
         daemon_threads = True
+        request_queue_size = 128  # bursts of events must not overflow the listen backlog (socketserver's is 5)
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
