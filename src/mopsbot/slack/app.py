@@ -12,6 +12,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, Assistant, BoltContext, BoltResponse
@@ -36,6 +37,7 @@ _MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
 # plain messages, thread replies also sent to the channel, and messages with a file are questions; edits, joins,
 # deletions and bot messages are not
 ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
+LISTENER_WORKERS = 3
 SEEN_IN_MEMORY = 10_000  # event ids remembered per process for the fast duplicate ack
 SUGGESTED_PROMPTS = (
     ("Webinar SOP", "What's our SOP for a webinar?"),
@@ -70,6 +72,8 @@ class SlackBot:
             token_verification_enabled=False,
             process_before_response=False,
             raise_error_for_unhandled_request=False,
+            # turns are CPU-bound Python; a few workers keep the GIL free enough for fast acks
+            listener_executor=ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="mopsbot-turn"),
         )
         self.app.use(self._dedupe)
         self.app.assistant(self._assistant())
