@@ -47,9 +47,7 @@ def answer_messages(record: TurnRecord) -> list[dict[str, Any]]:
             note = f"{table['row_count']} rows · data through {latest} · computed from the governed metric catalog"
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
     if record.citations:
-        cited = "; ".join(
-            f"{c.get('title', c['doc_id'])} — {c.get('section', '')}".rstrip(" —") for c in record.citations[:8]
-        )
+        cited = "; ".join(_citation(c) for c in record.citations[:8])
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Sources: {cited}"[:SECTION_LIMIT]}]}
         )
@@ -60,6 +58,13 @@ def answer_messages(record: TurnRecord) -> list[dict[str, Any]]:
         text = record.answer if start == 0 else "(continued)"
         messages.append({"text": text[:TEXT_LIMIT], "blocks": chunk})
     return messages
+
+
+def _citation(c: dict[str, Any]) -> str:
+    """Title — section (owner, updated), as the knowledge tool cites it."""
+    text = f"{c.get('title', c['doc_id'])} — {c.get('section', '')}".rstrip(" —")
+    facts = ", ".join(v for v in (c.get("owner"), f"updated {c['updated']}" if c.get("updated") else None) if v)
+    return f"{text} ({facts})" if facts else text
 
 
 def feedback_block(turn_id: str, show_query: bool = False) -> dict[str, Any]:
