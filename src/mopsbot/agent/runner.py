@@ -178,17 +178,7 @@ class Agent:
             tool_calls=executor.calls,
             pending_actions=executor.pending,
         )
-        self.conversations.append(
-            conversation_id,
-            "assistant",
-            record.answer,
-            turn_id=turn_id,
-            data={
-                "tool_calls": [c.__dict__ for c in executor.calls],
-                "pending_actions": [p.id for p in executor.pending],
-                "sql": [t["sql"] for t in executor.tables if t.get("sql")],  # for "show query"
-            },
-        )
+        self._remember(conversation_id, record, executor, {})
         return record
 
     def run_turn(self, message: str, caller: CallerContext, thread_id: str | None = None) -> TurnRecord:
@@ -226,16 +216,20 @@ class Agent:
         )
         total = (time.perf_counter() - start) * 1e3
         record.timings_ms = {"total": round(total, 2), "tools": round(executor.tools_ms, 2)}
+        self._remember(conversation_id, record, executor, output.state)
+        return record
+
+    def _remember(self, conversation_id: str, record: TurnRecord, executor: _Executor, state: dict[str, Any]) -> None:
+        """The assistant's message in the thread's history, with what the next turn needs to know."""
         self.conversations.append(
             conversation_id,
             "assistant",
-            output.answer,
-            turn_id=turn_id,
+            record.answer,
+            turn_id=record.turn_id,
             data={
-                **output.state,
+                **state,
                 "tool_calls": [c.__dict__ for c in executor.calls],
                 "pending_actions": [p.id for p in executor.pending],
                 "sql": [t["sql"] for t in executor.tables if t.get("sql")],  # for "show query"
             },
         )
-        return record

@@ -242,36 +242,17 @@ def fill_metric_query(
             dims.append(f["dimension"])
     if BREACH.search(message) and "cpl" in metrics and not grain:
         grain = "month"  # CPL thresholds are judged per calendar month
-    args: dict[str, Any] = {"metrics": metrics}
+    slots = {"dimensions": dims, "grain": grain, "period": period, "compare_to": compare, "attribution": model}
+    filled = {k: v for k, v in slots.items() if v}
     if (prev and not find_metrics(catalog, message)) or (prev and _is_follow_up(message)):
-        base = dict(prev)
-        base.update({"metrics": metrics})
-        if dims:
-            base["dimensions"] = dims
-        if filters:
+        base = {**prev, "metrics": metrics, **filled}
+        if filters:  # a filter on a dimension replaces the previous one on it: "and for EMEA?"
             kept = [f for f in base.get("filters", []) if f["dimension"] not in {g["dimension"] for g in filters}]
             base["filters"] = kept + filters
-        if period:
-            base["period"] = period
-        if grain:
-            base["grain"] = grain
-        if compare:
-            base["compare_to"] = compare
-        if model:
-            base["attribution"] = model
         return base
-    if dims:
-        args["dimensions"] = dims
-    if grain:
-        args["grain"] = grain
-    if period:
-        args["period"] = period
+    args: dict[str, Any] = {"metrics": metrics, **filled}
     if filters:
         args["filters"] = filters
-    if compare:
-        args["compare_to"] = compare
-    if model:
-        args["attribution"] = model
     if m := _TOP.search(message):
         word, n = m.group(1).lower(), m.group(2)
         asc = word in ("bottom", "lowest") or (word == "best" and _good_down(catalog, metrics[0]))
