@@ -100,3 +100,20 @@ def trained_data_dir(tmp_path_factory: pytest.TempPathFactory, warehouse: Path) 
         predictions.train(name)
     engine.close()
     return data_dir
+
+
+def copy_trained_models(trained: Path, data_dir: Path) -> None:
+    """Copy the session's trained models into a data dir and record them in its store's audit log, as training
+    or `mopsbot models register` does for an operator (the bot refuses artifacts the audit log does not know)."""
+    import shutil
+
+    from mopsbot.audit.artifacts import AuditLedger
+    from mopsbot.predictions.model import file_hashes
+    from mopsbot.store.db import Store
+
+    shutil.copytree(trained / "models", data_dir / "models")
+    store = Store.open(f"sqlite:///{data_dir / 'mopsbot.db'}")
+    ledger = AuditLedger(store)
+    for folder in sorted((data_dir / "models").glob("*/*")):
+        ledger.record(folder.parent.name, folder.name, file_hashes(folder), "test-setup", "trained for the tests")
+    store.close()

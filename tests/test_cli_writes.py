@@ -20,8 +20,14 @@ def indexed(monkeypatch: pytest.MonkeyPatch, knowledge_index_dir: Path) -> None:
     monkeypatch.setenv("MOPSBOT_TODAY", "2026-11-15")
 
 
+CHANGE = (
+    "file a change request to update the Looker funnel dashboard. implementation: edit the funnel explore; "
+    "backout: revert the LookML commit; test: compare the tile with the warehouse for October"
+)
+
+
 def _file_change() -> str:
-    runner.invoke(app, ["ask", "file a change request to update the Looker funnel dashboard", "--user", "U07SC0005"])
+    runner.invoke(app, ["ask", CHANGE, "--user", "U07SC0005"])
     rows = json.loads(runner.invoke(app, ["approvals", "list", "--json"]).output)
     assert len(rows) == 1 and rows[0]["kind"] == "change_request"
     return rows[0]["id"]
@@ -33,11 +39,13 @@ def test_list_show_approve_and_refusals() -> None:
     assert "payload (exactly what runs)" in shown.output and "payload_hash" in shown.output
     refused = runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07SC0005"])
     assert refused.exit_code == 1 and "cannot decide it" in refused.output
-    ok = runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07PR0002"])
+    manager = runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07PR0002"])
+    assert manager.exit_code == 1 and "not in mops-directors" in " ".join(manager.output.split())  # medium risk
+    ok = runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07DW0001"])
     assert ok.exit_code == 0, ok.output
-    assert "Approved by Priya Raman and executed once." in ok.output
-    again = runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07DW0001"])
-    assert again.exit_code == 1 and "already executed by Priya Raman" in " ".join(again.output.split())
+    assert "Approved by Dana Whitfield and executed once." in ok.output
+    again = runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07PR0002"])
+    assert again.exit_code == 1 and "already executed by Dana Whitfield" in " ".join(again.output.split())
     changes = json.loads(runner.invoke(app, ["changes", "list", "--json"]).output)
     assert [(c["id"], c["state"]) for c in changes] == [("CR-0001", "approved")]
     history = json.loads(runner.invoke(app, ["changes", "show", "CR-0001", "--json"]).output)["history"]
@@ -47,8 +55,8 @@ def test_list_show_approve_and_refusals() -> None:
 def test_reject_needs_a_reason() -> None:
     action_id = _file_change()
     assert runner.invoke(app, ["approvals", "reject", action_id, "--as", "U07PR0002"]).exit_code == 2
-    ok = runner.invoke(app, ["approvals", "reject", action_id, "--as", "U07PR0002", "--reason", "duplicate"])
-    assert ok.exit_code == 0 and "Rejected by Priya Raman" in ok.output
+    ok = runner.invoke(app, ["approvals", "reject", action_id, "--as", "U07DW0001", "--reason", "duplicate"])
+    assert ok.exit_code == 0 and "Rejected by Dana Whitfield" in ok.output
 
 
 def test_campaign_draft_lint_and_list(tmp_path: Path) -> None:
@@ -84,8 +92,8 @@ def test_campaign_draft_lint_and_list(tmp_path: Path) -> None:
 
 def test_chat_approves_as_its_user() -> None:
     action_id = _file_change()
-    result = runner.invoke(app, ["chat", "--user", "U07PR0002"], input=f"/approve {action_id}\n")
-    assert "Approved by Priya Raman and executed once." in " ".join(result.output.split())
+    result = runner.invoke(app, ["chat", "--user", "U07DW0001"], input=f"/approve {action_id}\n")
+    assert "Approved by Dana Whitfield and executed once." in " ".join(result.output.split())
 
 
 def test_sweep_with_nothing_due() -> None:
@@ -95,9 +103,15 @@ def test_sweep_with_nothing_due() -> None:
 
 def test_changes_move_through_implementation() -> None:
     action_id = _file_change()
-    runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07PR0002"])
-    assert runner.invoke(app, ["changes", "move", "CR-0001", "closed", "--as", "U07PR0002"]).exit_code == 1
-    for state in ("implementing", "implemented", "closed"):
-        result = runner.invoke(app, ["changes", "move", "CR-0001", state, "--as", "U07PR0002"])
+    runner.invoke(app, ["approvals", "approve", action_id, "--as", "U07DW0001"])
+    assert runner.invoke(app, ["changes", "move", "CR-0001", "closed", "--as", "U07SC0005"]).exit_code == 1
+    outsider = runner.invoke(app, ["changes", "move", "CR-0001", "cancelled", "--as", "U07LV0004", "--reason", "x"])
+    assert outsider.exit_code == 1 and "may not move CR-0001" in " ".join(outsider.output.split())
+    for state, who in (("implementing", "U07SC0005"), ("implemented", "U07DW0001"), ("closed", "U07SC0005")):
+        result = runner.invoke(app, ["changes", "move", "CR-0001", state, "--as", who])
         assert result.exit_code == 0 and f"CR-0001 is now {state}" in result.output
-    assert runner.invoke(app, ["changes", "move", "CR-0001", "approved", "--as", "U07PR0002"]).exit_code == 2
+    assert runner.invoke(app, ["changes", "move", "CR-0001", "approved", "--as", "U07SC0005"]).exit_code == 2
+    tail = json.loads(runner.invoke(app, ["audit", "tail", "-n", "200", "--json"]).output)
+    refused = [e for e in tail if e["event"] == "change_request.move_refused"]
+    assert [(e["actor"], e["data"]["via"]) for e in refused] == [("U07LV0004", "cli")]
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0

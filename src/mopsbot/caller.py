@@ -17,6 +17,8 @@ class CallerContext:
     channel_id: str = "local"
     channel_visibility: ChannelVisibility = "dm"
     thread_id: str | None = None
+    # an agent acting for a person: that person counts as a requester of anything it proposes
+    acting_for: str | None = None
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         None, description="Webhook (Jira/ServiceNow style) that approved change requests are POSTed to. Off if unset."
     )
     ticketing_token: SecretStr | None = Field(None, description="Bearer token for that webhook (never logged).")
+    signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC key that signs every proposed action's sealed envelope; never stored in the database. "
+        "When set, an action whose envelope is not signed with it cannot be decided.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # Slack

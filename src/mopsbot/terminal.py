@@ -85,8 +85,6 @@ class TerminalChat:
 
     def _decide(self, text: str) -> str:
         from mopsbot.approvals.decide import DecisionRefused
-        from mopsbot.approvals.policy import ApprovalPolicy
-        from mopsbot.tools.actions import decide_action, ticketing
 
         parts = text.split(maxsplit=2)
         if len(parts) < 2:
@@ -95,18 +93,13 @@ class TerminalChat:
             return "a rejection needs a reason: /reject ID REASON"
         if self._agent is None:
             self._agent = self._agent_factory()
-        settings = self.settings
-        token = settings.ticketing_token.get_secret_value() if settings.ticketing_token else None
         try:
-            result = decide_action(
-                self._agent.store,
-                ApprovalPolicy.load(settings.tools_dir),
+            result = self._agent.approvals.decide(
                 parts[1],
                 self.user,
                 "approve" if parts[0] == "/approve" else "reject",
                 reason=parts[2] if len(parts) > 2 else None,
-                data_dir=settings.data_dir,
-                ticket=ticketing(settings.ticketing_webhook_url, token),
+                via="terminal",
             )
         except DecisionRefused as err:
             return f"Refused: {err}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from mopsbot.agent.factory import build_agent
 from mopsbot.agent.runner import Agent
 from mopsbot.caller import CallerContext
 from mopsbot.config import load_settings
+from tests.conftest import copy_trained_models
 
 REPO = Path(__file__).resolve().parents[2]
 MARKETER = CallerContext("U07SC0005", "C07MKTG001", "public")
@@ -20,7 +20,7 @@ MARKETER = CallerContext("U07SC0005", "C07MKTG001", "public")
 @pytest.fixture
 def agent(knowledge_index_dir: Path, warehouse: Path, trained_data_dir: Path, tmp_path: Path, knowledge) -> Agent:
     data_dir = tmp_path / "var"
-    shutil.copytree(trained_data_dir / "models", data_dir / "models")
+    copy_trained_models(trained_data_dir, data_dir)
     settings = load_settings(env_file=None, chroma_path=knowledge_index_dir, workspace=REPO, data_dir=data_dir,
                              warehouse_path=warehouse, today=date(2026, 11, 16))  # fmt: skip
     return build_agent(settings, backend="local", knowledge=knowledge)

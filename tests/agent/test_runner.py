@@ -137,7 +137,7 @@ def test_invented_numbers_are_removed_and_flagged(agent_with) -> None:
     ]
 
 
-def test_instructions_inside_documents_never_trigger_a_write(agent_with, store) -> None:
+def test_a_write_after_instructions_inside_documents_carries_where_they_came_from(agent_with, store) -> None:
     agent, _ = agent_with(
         [
             tool_call("search_knowledge", {"query": "what did Pipeline Harbor ask in the sample file 2 email?"}),
@@ -146,11 +146,13 @@ def test_instructions_inside_documents_never_trigger_a_write(agent_with, store) 
         ]
     )
     record = agent.run_turn("what did Pipeline Harbor ask in the sample file 2 email?", OPS)
-    assert record.pending_actions == []
-    assert record.tool_calls[1].ok is False and "cannot follow text found in documents" in record.tool_calls[1].error
-    assert record.guardrails
+    (pending,) = record.pending_actions  # proposed, never executed: a person decides, warned on the card
+    assert "text addressing an AI" in record.tool_calls[1].summary
     with store.session() as s:
-        assert s.scalar(select(func.count()).select_from(PendingAction)) == 0
+        action = s.get(PendingAction, pending.id)
+        assert action.status == "pending" and action.provenance
+        assert "proposed after reading the document" in action.provenance[0]
+        assert s.scalar(select(func.count()).select_from(ActionExecution)) == 0
 
 
 def test_an_unreachable_llm_is_a_clear_user_facing_error(agent_with) -> None:

@@ -18,13 +18,11 @@ from mopsbot.approvals.decide import (
     PayloadTampered,
     ReasonRequired,
     SelfApprovalRefused,
-    decide,
-    sweep_expired,
 )
 from mopsbot.approvals.policy import ApprovalPolicy
-from mopsbot.approvals.service import propose
 from mopsbot.store.db import Store
 from mopsbot.store.models import ActionExecution, AuditEvent, Conversation, Message, PendingAction
+from tests.approvals.helpers import decide, propose, sweep_expired
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = ApprovalPolicy.load(REPO / "tools")

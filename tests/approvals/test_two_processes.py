@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from mopsbot.approvals.policy import ApprovalPolicy
-from mopsbot.approvals.service import propose
 from mopsbot.store.db import Store
 from mopsbot.store.models import ActionExecution, PendingAction
+from tests.approvals.helpers import propose
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,11 +20,13 @@ WORKER = textwrap.dedent(
     """
     import sys, threading
     from pathlib import Path
-    from mopsbot.approvals.decide import AlreadyDecided, decide
+    url, action_id, runs_file, tools = sys.argv[1:5]
+    sys.path.insert(0, str(Path(tools).parent))
+    from mopsbot.approvals.decide import AlreadyDecided
     from mopsbot.approvals.policy import ApprovalPolicy
     from mopsbot.store.db import Store
+    from tests.approvals.helpers import decide
 
-    url, action_id, runs_file, tools = sys.argv[1:5]
     store, policy = Store.open(url, migrate=False), ApprovalPolicy.load(Path(tools))
 
     def execute(payload, action):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import urllib.error
@@ -24,6 +23,7 @@ from mopsbot.config import Settings, load_settings
 from mopsbot.knowledge.service import Knowledge, open_knowledge
 from mopsbot.slack.app import SlackBot
 from mopsbot.slack.server import http_server
+from tests.conftest import copy_trained_models
 from tests.slack.fake_slack import BOT_USER, TEAM, FakeSlack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,7 +159,7 @@ def slack_settings(
     def make(api_url: str) -> Settings:
         data_dir = tmp_path / "var"
         if not (data_dir / "models").exists():
-            shutil.copytree(trained_data_dir / "models", data_dir / "models")
+            copy_trained_models(trained_data_dir, data_dir)
         return load_settings(
             env_file=None, chroma_path=knowledge_index_dir, workspace=REPO, data_dir=data_dir,
             warehouse_path=warehouse, today=date(2026, 11, 16), slack_bot_token="xoxb-test",

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from mopsbot.agent.factory import build_agent
 from mopsbot.agent.runner import Agent
-from mopsbot.approvals.decide import AlreadyDecided, NotAuthorized, SelfApprovalRefused
+from mopsbot.approvals.decide import AlreadyDecided, NotApprovable, NotAuthorized, SelfApprovalRefused
 from mopsbot.approvals.policy import ApprovalPolicy
 from mopsbot.caller import CallerContext
 from mopsbot.changes.service import WebhookTicketing, get_change
@@ -24,7 +24,7 @@ from mopsbot.config import load_settings
 from mopsbot.knowledge.service import open_knowledge
 from mopsbot.store.db import Store
 from mopsbot.store.models import ActionExecution, CampaignDraft, PendingAction
-from mopsbot.tools.actions import decide_action, sweep, ticketing
+from mopsbot.tools.actions import build_approvals
 
 REPO = Path(__file__).resolve().parents[2]
 LENA = CallerContext("U07LV0004", "C07MKTG001", "public")
@@ -35,6 +35,11 @@ BRIEF = (
     "registration form rf-ai-ops, 150 mqls"
 )
 POLICY = ApprovalPolicy.load(REPO / "tools")
+PLANNED_CHANGE = (
+    "file a change request to update the Looker funnel dashboard. implementation: edit the funnel explore in a "
+    "dev branch and deploy; backout: revert the LookML commit; test: compare the funnel tile with the warehouse "
+    "query for October"
+)
 
 
 @pytest.fixture
@@ -56,17 +61,8 @@ def _decide(
     ticket: object = None,
     now: datetime | None = None,
 ):
-    return decide_action(
-        agent.store,
-        POLICY,
-        action_id,
-        actor,
-        decision,
-        reason=reason,
-        data_dir=data,  # type: ignore[arg-type]
-        ticket=ticket or ticketing(None),
-        now=now,
-    )
+    approvals = build_approvals(agent.store, POLICY, data, ticket) if ticket else agent.approvals  # type: ignore[arg-type]
+    return approvals.decide(action_id, actor, decision, reason=reason, now=now)  # type: ignore[arg-type]
 
 
 def test_campaign_config_waits_for_approval_then_is_written_once_exactly_as_shown(env) -> None:
@@ -123,6 +119,8 @@ def test_consent_change_goes_to_the_dpo_then_is_rejected_with_reason(env) -> Non
     assert get_change(agent.store, "CR-0001")["state"] == "pending_approval"  # type: ignore[index]
     with pytest.raises(NotAuthorized):  # the Director of MOps is not the DPO
         _decide(agent, data, pending.id, DANA, "reject", reason="needs a backout plan")
+    with pytest.raises(NotApprovable, match="implementation plan, backout plan, test plan"):
+        _decide(agent, data, pending.id, "U07TR0010")
     _decide(agent, data, pending.id, "U07TR0010", "reject", reason="needs a backout plan")
     change = get_change(agent.store, "CR-0001")
     assert change["state"] == "rejected"  # type: ignore[index]
@@ -134,7 +132,7 @@ def test_expired_change_requests_follow_their_action(env) -> None:
     agent, _ = env
     agent.run_turn("file a change request to update the Looker funnel dashboard", SAM, "T4")
     later = datetime.now(UTC) + timedelta(days=4)
-    assert len(sweep(agent.store, later)) == 1
+    assert len(agent.approvals.sweep(later)) == 1
     assert get_change(agent.store, "CR-0001")["state"] == "expired"  # type: ignore[index]
 
 
@@ -166,13 +164,14 @@ def webhook() -> Iterator[str]:
 
 def test_approved_change_is_forwarded_to_the_ticketing_webhook(env, webhook: str) -> None:
     agent, data = env
-    record = agent.run_turn("file a change request to update the Looker funnel dashboard", SAM, "T5")
+    record = agent.run_turn(PLANNED_CHANGE, SAM, "T5")
     (pending,) = record.pending_actions
-    assert pending.risk == "low"
-    result = _decide(agent, data, pending.id, PRIYA, ticket=WebhookTicketing(webhook, "tok"))
+    assert pending.risk == "medium"  # reporting logic (sop-change-management-policy)
+    result = _decide(agent, data, pending.id, DANA, ticket=WebhookTicketing(webhook, "tok"))
     assert result.result == {"change_request": "CR-0001", "state": "approved", "external_ref": "OPS-123"}
     (sent,) = _Hook.received[-1:]
-    assert sent["auth"] == "Bearer tok" and sent["body"]["id"] == "CR-0001" and sent["body"]["approved_by"] == PRIYA
+    assert sent["auth"] == "Bearer tok" and sent["body"]["id"] == "CR-0001" and sent["body"]["approved_by"] == DANA
+    assert sent["body"]["test_plan"] == "compare the funnel tile with the warehouse query for October"
     assert get_change(agent.store, "CR-0001")["external_ref"] == "OPS-123"  # type: ignore[index]
 
 

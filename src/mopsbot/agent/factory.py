@@ -9,14 +9,18 @@ from mopsbot.agent.backend import Backend
 from mopsbot.agent.local.planner import LocalPlanner
 from mopsbot.agent.openai_backend import OpenAIBackend, make_client
 from mopsbot.agent.runner import Agent
+from mopsbot.approvals import Approvals
 from mopsbot.approvals.policy import ApprovalPolicy
+from mopsbot.audit.artifacts import AuditLedger
 from mopsbot.campaigns.policy import CampaignPolicy
+from mopsbot.changes.policy import ChangePolicy
 from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError
 from mopsbot.knowledge.service import Knowledge, open_knowledge
 from mopsbot.metrics.engine import MetricsEngine
 from mopsbot.predictions.service import Predictions
 from mopsbot.store.db import Store
+from mopsbot.tools.actions import build_approvals, ticketing
 from mopsbot.tools.builtin import builtin_registry
 from mopsbot.tools.registry import ToolRegistry
 
@@ -57,10 +61,24 @@ def open_metrics(settings: Settings) -> MetricsEngine:
     return MetricsEngine(settings.tools_dir / "metrics.yaml", settings.resolved_warehouse_path, settings.today)
 
 
-def open_predictions(settings: Settings, metrics: MetricsEngine) -> Predictions:
+def open_predictions(settings: Settings, metrics: MetricsEngine, store: Store | None = None) -> Predictions:
     """The model registry: cards in tools/models/, artifacts in <data_dir>/models, entities read through the
     metrics engine's read-only warehouse connection."""
-    return Predictions(settings.tools_dir / "models", settings.data_dir / "models", metrics.cursor)
+    ledger = AuditLedger(store) if store is not None else None
+    return Predictions(settings.tools_dir / "models", settings.data_dir / "models", metrics.cursor, ledger)
+
+
+def open_approvals(settings: Settings, store: Store) -> Approvals:
+    """The Approvals facade for these settings: policy, handlers, ticketing webhook, signing key."""
+    token = settings.ticketing_token.get_secret_value() if settings.ticketing_token else None
+    key = settings.signing_key.get_secret_value() if settings.signing_key else None
+    return build_approvals(
+        store,
+        ApprovalPolicy.load(settings.tools_dir),
+        settings.data_dir,
+        ticketing(settings.ticketing_webhook_url, token),
+        key,
+    )
 
 
 def build_agent(
@@ -71,25 +89,27 @@ def build_agent(
     knowledge: Knowledge | None = None,
     client: Any = None,
     metrics: MetricsEngine | None = None,
+    approvals: Approvals | None = None,
 ) -> Agent:
     """An agent on the configured (or given) backend; migrations are applied to the store on open."""
     store = store or Store.open(settings.resolved_database_url)
     knowledge = knowledge or open_knowledge(settings)
     registry = builtin_registry()
     chosen = choose_backend(settings, backend, have_client=client is not None)
-    approvals = ApprovalPolicy.load(settings.tools_dir)
+    approvals = approvals or open_approvals(settings, store)
     metrics = metrics or open_metrics(settings)
     return Agent(
         store=store,
         registry=registry,
         backend=make_backend(chosen, settings, registry, knowledge, client, metrics),
-        approval_policy=approvals,
+        approvals=approvals,
         knowledge=knowledge.retriever,
         tool_deps={
             "campaign_policy": CampaignPolicy.load(settings.tools_dir),
-            "approval_policy": approvals,
+            "change_policy": ChangePolicy.load(settings.tools_dir),
+            "approval_policy": approvals.policy,
             "metrics": metrics,
-            "predictions": open_predictions(settings, metrics),
+            "predictions": open_predictions(settings, metrics, store),
             "today": settings.today or date.today(),
         },
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -11,18 +14,39 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mopsbot.agent.backend import Backend, ToolOutcome, TurnRequest
+from mopsbot.agent.backend import Backend, BackendOutput, ToolOutcome, TurnRequest
 from mopsbot.agent.history import ConversationStore
 from mopsbot.agent.turn import PendingActionRecord, ToolCallRecord, TurnRecord
-from mopsbot.approvals.policy import ApprovalPolicy
-from mopsbot.approvals.service import propose
+from mopsbot.approvals import Approvals
+from mopsbot.audit import record
 from mopsbot.caller import CallerContext
 from mopsbot.errors import UserFacingError, reference_id
+from mopsbot.injection import addresses_ai, flagged_strings
 from mopsbot.store.db import Store
 from mopsbot.tools.base import ToolContext, ToolDeps, ToolResult, WriteProposal
 from mopsbot.tools.registry import ToolRegistry, describe_validation_error
 
 log = logging.getLogger(__name__)
+
+# A message that asks the bot itself to approve, or to get round approval or policy. The bot has no way to
+# approve anything; it says so instead of running the turn (and files nothing on the back of such a message).
+_ASKS_TO_APPROVE = re.compile(
+    r"\b(?:auto[- ]?approve|self[- ]?approve|approve (?:it|this|that|them|all|every\w*|any\w*|the (?:pending|action|"
+    r"change|request|campaign|config|draft)\w*|my|cr-\d+|[0-9a-f]{32})|mark (?:it|this|them|that|\S+) (?:as )?approved|"
+    r"(?:skip|bypass|circumvent|avoid|ignore|without|no need for|don'?t need|override|disable|turn off)\s+"
+    r"(?:the |an |any )?"
+    r"(?:approvals?|approvers?|review|sign-?off|policy|policies|dpo|privacy review|change process|guardrails?|checks?)|"
+    r"(?:execute|run|apply|push|write) (?:it|this|that|them) (?:now|directly|immediately|right away|without)|"
+    r"treat (?:this|it) as approved|consider (?:it|this) approved|i(?:'m| am) (?:an? )?(?:admin|approver|the dpo))\b",
+    re.I,
+)
+APPROVAL_STATEMENT = (
+    "I can't approve or run anything myself, and nobody can skip approval. What I will do: prepare the change "
+    "(a draft or a change request) and post it in this thread as a pending action showing exactly what would run. "
+    "What happens next is up to people: an approver from the group the policy names (never the person who asked, "
+    "drafted or submitted it) clicks Approve or Reject in the thread, and only then does it run, once, exactly as "
+    "shown. If you want a change, ask for the change itself and I'll file it for approval."
+)
 
 
 @dataclass
@@ -37,16 +61,43 @@ class _Executor:
     citations: list[dict[str, str]] = field(default_factory=list)
     pending: list[PendingActionRecord] = field(default_factory=list)
     tools_ms: float = 0.0
-    tainted: bool = False  # a tool result carried text that addresses the AI; no write may follow in this turn
+    turn_id: str = ""
+    # where text addressing an AI was read in this turn; a write proposed after it carries these notes
+    provenance: list[str] = field(default_factory=list)
     guardrails: list[str] = field(default_factory=list)
     tables: list[dict[str, Any]] = field(default_factory=list)  # metric results, for surfaces to show as tables
 
     def call(self, name: str, arguments: dict[str, Any] | str | None) -> ToolOutcome:
         start = time.perf_counter()
+        outcome: ToolOutcome | None = None
         try:
-            return self._call(name, arguments)
+            outcome = self._call(name, arguments)
+            return outcome
         finally:
             self.tools_ms += (time.perf_counter() - start) * 1e3
+            self._audit(name, arguments, outcome)
+
+    def _audit(self, name: str, arguments: Any, outcome: ToolOutcome | None) -> None:
+        """Every tool call goes into the audit chain: the tool, a hash of its arguments, ok or not, the turn."""
+        digest = hashlib.sha256(json.dumps(arguments, sort_keys=True, default=str).encode()).hexdigest()
+        try:
+            with self.agent.store.session() as s:
+                record(
+                    s,
+                    actor=self.caller.user_id,
+                    event="tool.call",
+                    subject_type="turn",
+                    subject_id=self.turn_id or None,
+                    data={"tool": name, "args_sha256": digest, "ok": bool(outcome and outcome.ok),
+                          "turn_id": self.turn_id, "channel_id": self.caller.channel_id},
+                )  # fmt: skip
+        except Exception:  # auditing must not hide the answer; the failure is logged for the operator
+            log.exception("could not audit tool call %s", name)
+
+    def note_source(self, source: str) -> None:
+        note = f"proposed after reading {source}: text addressing an AI"
+        if note not in self.provenance:
+            self.provenance.append(note)
 
     def _fail(self, name: str, args: dict[str, Any], error: str, kind: str = "unknown") -> ToolOutcome:
         self.calls.append(ToolCallRecord(name, args, False, error, kind, error))
@@ -63,14 +114,6 @@ class _Executor:
         except (ValidationError, ValueError) as err:
             return self._fail(name, raw_args, f"invalid arguments: {describe_validation_error(err)}", tool.kind)
         shown = args.model_dump(mode="json")
-        if tool.kind == "write" and self.tainted:
-            self.guardrails.append(f"refused {name}: requested after a tool result containing instruction-like text")
-            return self._fail(
-                name,
-                shown,
-                "write actions cannot follow text found in documents or tool results; ask the user",
-                "write",
-            )
         ctx = ToolContext(ToolDeps(caller=self.caller, knowledge=self.agent.knowledge, **self.agent.tool_deps))
         try:
             result = tool.fn(ctx, args)
@@ -83,8 +126,12 @@ class _Executor:
         if isinstance(result, WriteProposal):
             return self._propose(name, shown, result)
         assert isinstance(result, ToolResult)
-        if any(p.get("contains_instruction_like_text") for p in result.data.get("passages", [])):
-            self.tainted = True
+        flagged = [p for p in result.data.get("passages", []) if p.get("contains_instruction_like_text")]
+        for passage in flagged:
+            self.note_source(f"the document {passage.get('title') or passage.get('doc_id') or 'a document'}")
+        if not flagged and flagged_strings({k: v for k, v in result.data.items() if k != "passages"}):
+            self.note_source(f"the {name} result")
+            result.data["contains_instruction_like_text"] = True
         self.citations += [c for c in result.citations if c not in self.citations]
         if "rows" in result.data and "columns" in result.data:
             self.tables.append({"tool": name, **result.data})
@@ -92,27 +139,28 @@ class _Executor:
         return ToolOutcome(name, result.ok, result.summary, result.data, result.citations)
 
     def _propose(self, name: str, args: dict[str, Any], proposal: WriteProposal) -> ToolOutcome:
-        policy = self.agent.approval_policy
-        action = propose(
-            self.agent.store,
-            policy,
-            kind=proposal.action_kind,
-            payload=proposal.payload,
-            summary=proposal.summary,
-            risk=proposal.risk,
+        if flagged_strings(args):
+            self.note_source(f"the {name} request itself")
+        shapers = tuple(p for p in (*proposal.requesters, self.caller.acting_for) if p)
+        if shapers != proposal.requesters:
+            proposal = WriteProposal(**{**proposal.__dict__, "requesters": shapers})
+        action, linked = self.agent.approvals.propose(
+            proposal,
             requester=self.caller.user_id,
             channel_id=self.caller.channel_id,
             thread_ts=self.thread_id,
             conversation_id=self.conversation_id,
+            provenance=tuple(self.provenance),
         )
-        linked = proposal.after_propose(action.id) if proposal.after_propose else {}
-        groups = policy.approver_groups(proposal.action_kind, proposal.risk)
+        groups = [g for g in (action.required_group or "").split(",") if g]
         waiting = (
             f"waiting for approval by {' or '.join(groups)}"
             if groups
             else "no approver group is configured for this action, so nobody can approve it"
         )
         summary = f"{proposal.summary}: pending action {action.id}, {waiting}. Nothing has been changed."
+        if self.provenance:
+            summary += " Note: " + "; ".join(self.provenance) + "."
         record = PendingActionRecord(
             action.id,
             action.kind,
@@ -129,7 +177,11 @@ class _Executor:
             "id": action.id,
             "status": "pending",
             "risk": action.risk,
-            "waiting_for": list(groups),
+            "kind": action.kind,
+            "waiting_for": groups,
+            "requesters": list(action.requesters or []),
+            "routing_reasons": list(proposal.routing_reasons),
+            "provenance": list(self.provenance),
             "payload_hash": action.payload_hash,
             **linked,
         }
@@ -145,7 +197,7 @@ class Agent:
         store: Store,
         registry: ToolRegistry,
         backend: Backend,
-        approval_policy: ApprovalPolicy,
+        approvals: Approvals,
         knowledge: Any = None,
         tool_deps: dict[str, Any] | None = None,
     ) -> None:
@@ -153,7 +205,8 @@ class Agent:
         self.tool_deps = {"store": store, **(tool_deps or {})}
         self.registry = registry
         self.backend = backend
-        self.approval_policy = approval_policy
+        self.approvals = approvals
+        self.approval_policy = approvals.policy
         self.knowledge = knowledge
         self.conversations = ConversationStore(store)
 
@@ -167,7 +220,7 @@ class Agent:
         """
         turn_id = uuid.uuid4().hex
         conversation_id = self.conversations.conversation_id(caller, thread_id)
-        executor = _Executor(self, caller, conversation_id, thread_id)
+        executor = _Executor(self, caller, conversation_id, thread_id, turn_id=turn_id)
         outcome = executor.call(name, arguments)
         record = TurnRecord(
             turn_id=turn_id,
@@ -189,7 +242,9 @@ class Agent:
         conversation_id = self.conversations.conversation_id(caller, thread_id)
         history = self.conversations.load(conversation_id)
         self.conversations.append(conversation_id, "user", message, user_id=caller.user_id, turn_id=turn_id)
-        executor = _Executor(self, caller, conversation_id, thread_id)
+        executor = _Executor(self, caller, conversation_id, thread_id, turn_id=turn_id)
+        if addresses_ai(message):
+            executor.note_source("the user's message")
         request = TurnRequest(
             message=message,
             history=history,
@@ -197,7 +252,10 @@ class Agent:
             caller=caller,
             today=self.tool_deps.get("today") or date.today(),
         )
-        output = self.backend.run(request, executor)
+        if _ASKS_TO_APPROVE.search(message):
+            output = BackendOutput(APPROVAL_STATEMENT, guardrails=["asked to approve or bypass policy: explained"])
+        else:
+            output = self.backend.run(request, executor)
         record = TurnRecord(
             turn_id=turn_id,
             conversation_id=conversation_id,

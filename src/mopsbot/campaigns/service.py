@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
+import os
+import re
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mopsbot.campaigns.config import CampaignConfig
 from mopsbot.campaigns.lint import Finding
 from mopsbot.campaigns.policy import CampaignPolicy
 from mopsbot.store.db import Store
-from mopsbot.store.models import CampaignDraft, PendingAction
+from mopsbot.store.models import CampaignDraft, CampaignVersion, PendingAction
 
 DEFAULT_LENGTH_DAYS = {"webinar": 14, "event": 3, "email": 7, "nurture": 90}
 
@@ -66,14 +71,6 @@ def get_draft(store: Store, draft_id: str) -> CampaignDraft | None:
         return draft
 
 
-def mark_draft_submitted(store: Store, draft_id: str, action_id: str) -> None:
-    with store.session() as s:
-        draft = s.get(CampaignDraft, draft_id)
-        if draft is not None:
-            draft.status = "submitted"
-            draft.action_id = action_id
-
-
 def list_campaigns(store: Store, status: str | None = None) -> list[dict[str, Any]]:
     with store.session() as s:
         q = select(CampaignDraft).order_by(CampaignDraft.created_at)
@@ -92,30 +89,72 @@ def list_campaigns(store: Store, status: str | None = None) -> list[dict[str, An
         ]
 
 
-def make_executor(store: Store, export_dir: Path):
-    """Writes the approved config (the stored payload, exactly) as the next version: DB row + YAML file."""
+class CampaignConfigHandler:
+    """Effects of a campaign_config action: the draft is marked submitted; approval writes the next version."""
 
-    def execute(payload: str, action: PendingAction) -> dict[str, Any]:
-        approved = json.loads(payload)
+    def __init__(self, store: Store, export_dir: Path) -> None:
+        self.store = store
+        self.export_dir = export_dir
+
+    def on_proposed(self, session: Session, action: PendingAction, proposal: Any) -> dict[str, Any]:
+        draft = session.get(CampaignDraft, proposal.payload["draft_id"])
+        if draft is not None:
+            draft.status = "submitted"
+            draft.action_id = action.id
+        return {"draft_id": proposal.payload["draft_id"]}
+
+    def check(self, action: Any) -> None:
+        return None
+
+    def execute(self, action: Any) -> dict[str, Any]:
+        """The sealed config, exactly, as a new version: a unique (campaign, version) row, a file never overwritten."""
+        approved = action.payload
         config = approved["config"]
-        name = config["name"]
-        with store.session() as s:
-            version = 1 + (
-                s.scalar(
-                    select(func.count())
-                    .select_from(CampaignDraft)
-                    .where(CampaignDraft.name == name, CampaignDraft.status == "approved")
-                )
-                or 0
-            )
-            draft = s.get(CampaignDraft, approved["draft_id"])
-            if draft is not None:
-                draft.status = "approved"
-                draft.version = version
-                draft.action_id = action.id
-        path = export_dir / name / f"v{version}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-        return {"campaign": name, "version": version, "path": str(path)}
+        name = str(config["name"])
+        if not _SAFE_NAME.fullmatch(name):
+            raise ValueError(f"campaign name {name!r} cannot be used as a folder name")
+        text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        folder = self.export_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):  # another approver may take the same number at the same moment: the unique key decides
+            with self.store.session() as s:
+                taken = s.scalar(select(func.max(CampaignVersion.version)).where(CampaignVersion.campaign == name)) or 0
+            version = taken + 1
+            path = folder / f"v{version}.yaml"
+            try:
+                with self.store.session() as s:
+                    s.add(CampaignVersion(campaign=name, version=version, action_id=action.id, config_sha256=digest,
+                                          path=str(path)))  # fmt: skip
+                    s.flush()
+                    _write_new(path, text)  # inside the transaction: a file that exists already rolls the row back
+                    draft = s.get(CampaignDraft, approved["draft_id"])
+                    if draft is not None:
+                        draft.status = "approved"
+                        draft.version = version
+                return {"campaign": name, "version": version, "path": str(path), "config_sha256": digest}
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not allocate a version of {name}")
 
-    return execute
+    def on_closed(self, action: Any, status: str, actor: str, reason: str | None) -> None:
+        with self.store.session() as s:
+            draft = s.get(CampaignDraft, action.payload.get("draft_id"))
+            if draft is not None and draft.action_id == action.id and draft.status == "submitted":
+                draft.status = status if status in ("rejected", "expired") else "draft"
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (temp file, fsync, hard link); refuses if `path` exists, never overwrites."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails with FileExistsError when the version file is already there
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,72 +1,43 @@
-"""What a change request says, and the risk computed from it."""
+"""What a change request says (structured fields the planner or the LLM fill) and the plans it needs."""
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-# Systems named in the stack docs (knowledge/stack/); a change must say which it touches.
-SYSTEMS = (
-    "Marketo",
-    "Salesforce",
-    "Segment",
-    "ZoomInfo",
-    "6sense",
-    "ON24",
-    "Looker",
-    "LeanData",
-    "Google Ads",
-    "Microsoft Ads",
-    "LinkedIn Ads",
-    "Meta Ads",
-    "TechTarget",
-    "NetLine",
-    "mops_dw",
-    "Website",
-)
-_CONSENT = re.compile(r"consent|preference cent|gdpr|opt[- ]?in|unsubscrib|double opt", re.I)
-_HIGH_RISK = re.compile(r"lead scor|routing|router|leandata|consent|preference cent|gdpr|opt[- ]?in|unsubscrib", re.I)
+PLANS = ("implementation_plan", "backout_plan", "test_plan")
 
 
 class ChangeRequestDraft(BaseModel):
-    """A change request as proposed; its canonical JSON is the payload the approver sees and that is executed."""
+    """A change request as asked for. The policy (tools/changes.yaml) computes its category, risk and approvers;
+    `category` and `fields` given here are hints that can only make the route stricter."""
 
     change_type: Literal["standard", "normal", "emergency"] = "normal"
     title: str = Field(min_length=5, max_length=200)
     description: str = Field(min_length=5, max_length=4000)
-    affected_systems: list[str] = Field(min_length=1)
-    implementation_plan: str = ""
-    backout_plan: str = ""
-    test_plan: str = ""
+    affected_systems: list[str] = Field(default_factory=list, description="Systems it touches (tools/changes.yaml).")
+    fields: list[str] = Field(default_factory=list, description="Fields or objects it touches (tools/changes.yaml).")
+    category: str | None = Field(
+        None,
+        description="consent, scoring, routing, sync, data_deletion, integration_access, reporting, taxonomy, content",
+    )
+    records: int | None = Field(None, ge=0, description="How many records it changes, if known.")
+    implementation_plan: str = Field("", max_length=4000)
+    backout_plan: str = Field("", max_length=4000)
+    test_plan: str = Field("", max_length=4000)
+    on_behalf_of: str | None = Field(
+        None, max_length=64, description="The user this change is filed for, if not the caller."
+    )
 
-    @field_validator("affected_systems")
-    @classmethod
-    def _known_systems(cls, value: list[str]) -> list[str]:
-        by_lower = {s.lower(): s for s in SYSTEMS}
-        unknown = [v for v in value if v.lower() not in by_lower]
-        if unknown:
-            raise ValueError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(SYSTEMS)}")
-        return sorted({by_lower[v.lower()] for v in value})
 
-    def is_consent_change(self) -> bool:
-        """Consent fields, logic, segments, preference center or double opt-in: approved by the DPO only."""
-        return bool(_CONSENT.search(" ".join([self.title, self.description])))
+def plans_needed(change_type: str, risk: str) -> tuple[str, ...]:
+    """Plans a change must carry before approval: all three for normal or high-risk changes and for medium or high
+    emergencies; otherwise a backout note (sop-change-management-policy "Required plans")."""
+    if change_type == "normal" or risk == "high" or (change_type == "emergency" and risk in ("medium", "high")):
+        return PLANS
+    return ("backout_plan",)
 
-    def missing_plans(self) -> list[str]:
-        return [n for n in ("implementation_plan", "backout_plan", "test_plan") if not getattr(self, n).strip()]
 
-    def risk(self) -> Literal["low", "medium", "high"]:
-        """High if it touches lead scoring, routing or consent; medium for emergencies, several systems or
-        the systems of record; low otherwise (sop-change-management-policy)."""
-        text = " ".join([self.title, self.description, *self.affected_systems])
-        if _HIGH_RISK.search(text) or "LeanData" in self.affected_systems:
-            return "high"
-        if (
-            self.change_type == "emergency"
-            or len(self.affected_systems) > 1
-            or {"Salesforce", "Marketo"} & set(self.affected_systems)
-        ):
-            return "medium"
-        return "low"
+def missing_plans(payload: dict, change_type: str, risk: str) -> list[str]:
+    return [p for p in plans_needed(change_type, risk) if not str(payload.get(p) or "").strip()]

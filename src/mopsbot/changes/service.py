@@ -1,19 +1,25 @@
-"""Change requests in the state store: created when proposed, moved by decisions, forwarded when approved."""
+"""Change requests in the state store: created when proposed, moved by decisions and by their people, forwarded
+to ticketing when approved (built from the sealed payload only, never from the editable row)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from mopsbot.changes.model import ChangeRequestDraft
-from mopsbot.changes.states import transition
+from mopsbot.approvals.handlers import NotReady
+from mopsbot.approvals.policy import ApprovalPolicy
+from mopsbot.audit import record
+from mopsbot.changes.model import PLANS, missing_plans
+from mopsbot.changes.states import InvalidTransition, transition
+from mopsbot.errors import UserFacingError
 from mopsbot.store.db import Store
 from mopsbot.store.models import ChangeRequest, PendingAction
 
 log = logging.getLogger(__name__)
+DECIDED_BY_APPROVAL = ("approved", "rejected", "expired", "pending_approval")
 
 
 class TicketingAdapter(Protocol):
@@ -29,6 +35,10 @@ class NoTicketing:
         return None
 
 
+class TicketingFailed(RuntimeError):
+    """The ticketing webhook failed; the message never carries its URL or token."""
+
+
 class WebhookTicketing:
     """POSTs the approved change as JSON to a Jira/ServiceNow-style webhook; the reply's `key` or `id` is kept."""
 
@@ -41,48 +51,156 @@ class WebhookTicketing:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = httpx.post(self.url, json=change, headers=headers, timeout=self.timeout_s)
-        response.raise_for_status()
-        body = response.json() if response.content else {}
-        return str(body.get("key") or body.get("id") or "") or None
+        try:
+            response = httpx.post(self.url, json=change, headers=headers, timeout=self.timeout_s)
+        except httpx.HTTPError as err:  # the exception text names the URL (with its query): never pass it on
+            raise TicketingFailed(f"the ticketing webhook could not be reached ({type(err).__name__})") from None
+        if response.status_code >= 400:
+            raise TicketingFailed(f"the ticketing webhook answered HTTP {response.status_code}")
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {}
+        return str(body.get("key") or body.get("id") or "") or None if isinstance(body, dict) else None
 
 
-def next_id(store: Store) -> str:
-    with store.session() as s:
-        ids = s.scalars(select(ChangeRequest.id)).all()
+def ticketing(webhook_url: str | None, token: str | None = None) -> TicketingAdapter:
+    return WebhookTicketing(webhook_url, token) if webhook_url else NoTicketing()
+
+
+def _next_id(s: Session) -> str:
+    ids = s.scalars(select(ChangeRequest.id)).all()
     numbers = [int(i.split("-")[1]) for i in ids if i.startswith("CR-") and i[3:].isdigit()]
     return f"CR-{max(numbers, default=0) + 1:04d}"
 
 
-def create_pending(store: Store, draft: ChangeRequestDraft, requester: str, action_id: str) -> ChangeRequest:
-    """Record the change as draft -> pending_approval, linked to its pending action."""
-    for _ in range(5):  # ids are sequential; retry if another writer took the number
-        cr_id = next_id(store)
-        try:
-            with store.session() as s:
-                cr = ChangeRequest(
-                    id=cr_id,
-                    change_type=draft.change_type,
-                    title=draft.title,
-                    description=draft.description,
-                    affected_systems=draft.affected_systems,
-                    risk=draft.risk(),
-                    implementation_plan=draft.implementation_plan,
-                    backout_plan=draft.backout_plan,
-                    test_plan=draft.test_plan,
-                    state="draft",
-                    requester_id=requester,
-                    action_id=action_id,
-                )
-                s.add(cr)
-                s.flush()
-                transition(s, cr, "pending_approval", requester)
-                s.expunge(cr)
-                return cr
-        except Exception as err:
-            if "unique" not in str(err).lower() and "duplicate" not in str(err).lower():
-                raise
-    raise RuntimeError("could not allocate a change request id")
+class ChangeRequestHandler:
+    """Effects of change_request and consent_change actions."""
+
+    def __init__(self, store: Store, ticket: TicketingAdapter) -> None:
+        self.store = store
+        self.ticket = ticket
+
+    def on_proposed(self, session: Session, action: PendingAction, proposal: Any) -> dict[str, Any]:
+        payload = proposal.payload
+        existing = payload.get("change_id")
+        if existing:  # an amended version of a change already filed: the change follows the new action
+            cr = session.get(ChangeRequest, existing)
+            if cr is None:
+                raise UserFacingError(f"no change request {existing}")
+            cr.action_id = action.id
+            for plan in PLANS:
+                setattr(cr, plan, payload.get(plan, ""))
+            cr.requesters = sorted(set(cr.requesters or []) | set(action.requesters or []))
+            record(session, actor=action.requester_id, event="change_request.amended", subject_type="change_request",
+                   subject_id=cr.id, data={"action_id": action.id})  # fmt: skip
+            return {"change_request": cr.id}
+        # a third-party tool may propose this kind with its own payload: the record keeps what it can
+        cr = ChangeRequest(
+            id=_next_id(session),
+            change_type=str(payload.get("change_type") or "normal"),
+            title=str(payload.get("title") or action.summary)[:200],
+            description=str(payload.get("description") or action.payload),
+            affected_systems=list(payload.get("affected_systems") or []),
+            fields=list(payload.get("fields") or []),
+            category=payload.get("category") or action.category,
+            risk=str(payload.get("risk") or action.risk),
+            implementation_plan=payload.get("implementation_plan", ""),
+            backout_plan=payload.get("backout_plan", ""),
+            test_plan=payload.get("test_plan", ""),
+            state="draft",
+            requester_id=action.requester_id,
+            requesters=list(action.requesters or []),
+            action_id=action.id,
+        )
+        session.add(cr)
+        session.flush()
+        transition(session, cr, "pending_approval", action.requester_id)
+        return {"change_request": cr.id}
+
+    def check(self, action: Any) -> None:
+        payload = action.payload
+        missing = missing_plans(payload, payload.get("change_type", "normal"), action.risk)
+        if missing:
+            names = ", ".join(m.replace("_", " ") for m in missing)
+            raise NotReady(
+                f"a {payload.get('change_type', 'normal')} {action.risk}-risk change needs its {names} before it can "
+                'be approved; the requester can add them in the thread ("add plans: implementation ...; backout ...; '
+                'test ...")'
+            )
+
+    def execute(self, action: Any) -> dict[str, Any]:
+        """Approved: the change moves to approved and the ticket is built from the sealed payload alone."""
+        approved = action.payload
+        with self.store.session() as s:
+            cr = s.scalars(select(ChangeRequest).where(ChangeRequest.action_id == action.id)).one()
+            transition(s, cr, "approved", action.decided_by or "system")
+            cr_id = cr.id
+        ticket = {
+            "id": cr_id,
+            **{k: v for k, v in approved.items() if k != "change_id"},
+            "requesters": list(action.requesters),
+            "approved_by": action.decided_by,
+            "action_id": action.id,
+            "envelope_hash": action.envelope_hash,
+        }
+        ref = self.ticket.forward(ticket)
+        with self.store.session() as s:
+            cr = s.get(ChangeRequest, cr_id)
+            assert cr is not None
+            cr.external_ref = ref
+        return {"change_request": cr_id, "state": "approved", "external_ref": ref}
+
+    def on_closed(self, action: Any, status: str, actor: str, reason: str | None) -> None:
+        if status not in ("rejected", "expired"):
+            return
+        with self.store.session() as s:
+            cr = s.scalars(select(ChangeRequest).where(ChangeRequest.action_id == action.id)).one_or_none()
+            if cr is not None and cr.state == "pending_approval":
+                transition(s, cr, status, actor, reason or status)
+
+
+class Changes:
+    """Reading change requests, and moving them through implementation (their people only)."""
+
+    def __init__(self, store: Store, policy: ApprovalPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def move(self, cr_id: str, to: str, actor: str, reason: str | None = None, via: str = "slack") -> dict[str, Any]:
+        """Move a change (implementing, implemented, closed, cancelled, failed). Allowed to its requesters and to the
+        members of its approver groups; every refusal is audited. Raises UserFacingError."""
+        cr_id = cr_id.upper()
+        if to in DECIDED_BY_APPROVAL:
+            raise InvalidTransition(f"{to} is set by the approval flow, not by hand")
+        with self.store.session() as s:
+            cr = s.get(ChangeRequest, cr_id)
+            if cr is None:
+                raise UserFacingError(f"no change request {cr_id}")
+            action = s.get(PendingAction, cr.action_id) if cr.action_id else None
+            groups = [g for g in ((action.required_group if action else "") or "").split(",") if g]
+            people = set(cr.requesters or []) | {cr.requester_id} | set((action.requesters if action else None) or [])
+            allowed = actor in people or self.policy.in_any(actor, groups)
+        if not allowed:
+            why = (
+                f"{self.policy.name(actor)} may not move {cr_id}: only its requesters or "
+                f"{' or '.join(groups) or 'its approver groups'} can"
+            )
+            with self.store.session() as s:
+                record(s, actor=actor, event="change_request.move_refused", subject_type="change_request",
+                       subject_id=cr_id, data={"to": to, "via": via, "reason": why})  # fmt: skip
+            raise UserFacingError(why)
+        with self.store.session() as s:
+            cr = s.get(ChangeRequest, cr_id)
+            assert cr is not None
+            transition(s, cr, to, actor, reason)
+            return as_dict(cr)
+
+    def list(self, state: str | None = None, requester: str | None = None) -> list[dict[str, Any]]:
+        return list_changes(self.store, state, requester)
+
+    def get(self, cr_id: str) -> dict[str, Any] | None:
+        return get_change(self.store, cr_id)
 
 
 def as_dict(cr: ChangeRequest) -> dict[str, Any]:
@@ -92,40 +210,19 @@ def as_dict(cr: ChangeRequest) -> dict[str, Any]:
         "title": cr.title,
         "description": cr.description,
         "affected_systems": cr.affected_systems,
+        "fields": cr.fields or [],
+        "category": cr.category,
         "risk": cr.risk,
         "state": cr.state,
         "implementation_plan": cr.implementation_plan,
         "backout_plan": cr.backout_plan,
         "test_plan": cr.test_plan,
         "requester": cr.requester_id,
+        "requesters": cr.requesters or [cr.requester_id],
         "external_ref": cr.external_ref,
         "action_id": cr.action_id,
         "created_at": cr.created_at.isoformat() if cr.created_at else None,
     }
-
-
-def make_executor(store: Store, ticketing: TicketingAdapter):
-    """The executor for approved change requests: approved state, then forwarded to ticketing."""
-
-    def execute(payload: str, action: PendingAction) -> dict[str, Any]:
-        approved = json.loads(payload)
-        with store.session() as s:
-            cr = s.scalars(select(ChangeRequest).where(ChangeRequest.action_id == action.id)).one()
-            transition(s, cr, "approved", action.decided_by or "system")
-            ref = ticketing.forward({**as_dict(cr), "approved_payload": approved, "approved_by": action.decided_by})
-            cr.external_ref = ref
-            return {"change_request": cr.id, "state": cr.state, "external_ref": ref}
-
-    return execute
-
-
-def on_rejected_or_expired(store: Store, action: PendingAction) -> None:
-    """Keep the change request in step with a rejected or expired action."""
-    target = "rejected" if action.status == "rejected" else "expired"
-    with store.session() as s:
-        cr = s.scalars(select(ChangeRequest).where(ChangeRequest.action_id == action.id)).one_or_none()
-        if cr is not None and cr.state == "pending_approval":
-            transition(s, cr, target, action.decided_by or "system", action.decision_reason or target)
 
 
 def list_changes(store: Store, state: str | None = None, requester: str | None = None) -> list[dict[str, Any]]:
@@ -133,9 +230,8 @@ def list_changes(store: Store, state: str | None = None, requester: str | None =
         q = select(ChangeRequest).order_by(ChangeRequest.id)
         if state:
             q = q.where(ChangeRequest.state == state)
-        if requester:
-            q = q.where(ChangeRequest.requester_id == requester)
-        return [as_dict(cr) for cr in s.scalars(q)]
+        rows = [as_dict(cr) for cr in s.scalars(q)]
+    return [r for r in rows if requester is None or requester in r["requesters"]]
 
 
 def get_change(store: Store, cr_id: str) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from mopsbot import __version__
 from mopsbot.cli.agent import ask
+from mopsbot.cli.audit import audit_app
 from mopsbot.cli.common import console, fail, load
 from mopsbot.cli.evals import eval_command
 from mopsbot.cli.knowledge import knowledge_app
@@ -37,6 +38,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(changes_app, name="changes")
+app.add_typer(audit_app, name="audit")
 app.command("ask")(ask)
 app.command("eval")(eval_command)
 
@@ -178,13 +180,16 @@ def demo_seed(
 
 def _train_demo_models(settings, warehouse: Path) -> None:
     """Fit the workspace's models on the new warehouse (artifacts under <data_dir>/models, verified on load)."""
+    from mopsbot.audit.artifacts import AuditLedger
     from mopsbot.errors import UserFacingError
     from mopsbot.metrics.engine import MetricsEngine
     from mopsbot.predictions.service import Predictions
+    from mopsbot.store.db import Store
 
     engine = MetricsEngine(settings.tools_dir / "metrics.yaml", warehouse)
     try:
-        predictions = Predictions(settings.tools_dir / "models", settings.data_dir / "models", engine.cursor)
+        ledger = AuditLedger(Store.open(settings.resolved_database_url))  # training records each artifact's hashes
+        predictions = Predictions(settings.tools_dir / "models", settings.data_dir / "models", engine.cursor, ledger)
         for name, card in predictions.cards.items():
             if card.label:
                 spec = predictions.train(name).spec
@@ -251,6 +256,24 @@ def db_current() -> None:
     finally:
         engine.dispose()
     console.print(f"current: {rev or 'none (run `mopsbot db upgrade`)'}; newest: {head_revision()}")
+
+
+@db_app.command("grant-runtime")
+def db_grant_runtime(role: Annotated[str, typer.Argument(help="PostgreSQL role the running bot connects as.")]) -> None:
+    """PostgreSQL: let ROLE run the bot but only read and append to the audit log (run as the owner)."""
+    from mopsbot.store.db import grant_runtime_role, make_engine, safe_url
+
+    settings = load()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        for statement in grant_runtime_role(engine, role):
+            console.print(statement, markup=False, highlight=False)
+    except ValueError as err:
+        fail(str(err), code=2)
+    finally:
+        engine.dispose()
+    console.print(f"{role} may now run mopsbot on {safe_url(settings.resolved_database_url)}; audit_events is "
+                  "append-only for it", markup=False)  # fmt: skip
 
 
 def main() -> None:

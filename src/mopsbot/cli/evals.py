@@ -68,13 +68,16 @@ def _run(suite: str, backend: str, out: Path, record: bool, update_baseline: boo
     return _run_agent(suite, backend, out, record, update_baseline, settings, knowledge, only)
 
 
-def _train_missing_models(settings, metrics, open_predictions) -> None:
-    """Prediction cases need trained models: fit the ones with no artifact yet (seconds on the demo warehouse)."""
+def _train_missing_models(settings, metrics, open_predictions) -> dict:
+    """Prediction cases need trained models: fit the ones with no verified artifact yet (seconds on the demo
+    warehouse). Returns {(name, version): file hashes} as the data dir's audit log records them."""
     from mopsbot.errors import UserFacingError
 
     if not settings.resolved_warehouse_path.exists():
-        return  # metric and prediction cases then fail with "run `mopsbot demo seed`", which is the right message
-    predictions = open_predictions(settings, metrics)
+        return {}  # metric and prediction cases then fail with "run `mopsbot demo seed`", which is the right message
+    from mopsbot.store.db import Store
+
+    predictions = open_predictions(settings, metrics, Store.open(settings.resolved_database_url))
     for name, card in predictions.cards.items():
         try:
             predictions.model(name)
@@ -82,6 +85,8 @@ def _train_missing_models(settings, metrics, open_predictions) -> None:
             if card.label:
                 predictions.train(name)
                 console.print(f"trained model {name} for the evals", highlight=False)
+    recorded = {(c.name, c.version): predictions.ledger.lookup(c.name, c.version) for c in predictions.cards.values()}
+    return {key: files for key, files in recorded.items() if files}
 
 
 def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge, only) -> bool:
@@ -142,11 +147,16 @@ def _run_agent(suite, backend, out, record, update_baseline, settings, knowledge
     replay_as = json.loads(recorded_with.read_text()) if backend == "replay" and recorded_with.exists() else {}
 
     from mopsbot.agent.factory import open_metrics, open_predictions
+    from mopsbot.audit.artifacts import AuditLedger
 
     metrics = open_metrics(settings)  # one engine (catalog + read-only warehouse) for every case
-    _train_missing_models(settings, metrics, open_predictions)
+    trained = _train_missing_models(settings, metrics, open_predictions)
 
     def make_agent(store):
+        # each case has a fresh store: it learns the artifacts the eval set-up trained, as an operator's store would
+        ledger = AuditLedger(store)
+        for (name, version), files in trained.items():
+            ledger.record(name, version, files, "eval-setup", "trained for the evals")
         agent = build_agent(settings, backend=kind, store=store, knowledge=knowledge, client=client, metrics=metrics)
         if replay_as:
             agent.backend.model = replay_as["model"]

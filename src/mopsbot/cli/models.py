@@ -22,11 +22,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def _deps():
     from mopsbot.agent.factory import open_metrics, open_predictions
     from mopsbot.caller import CallerContext
+    from mopsbot.store.db import Store
     from mopsbot.tools.base import ToolContext, ToolDeps
 
     settings = load()
     metrics = open_metrics(settings)
-    predictions = open_predictions(settings, metrics)
+    predictions = open_predictions(settings, metrics, Store.open(settings.resolved_database_url))
     deps = ToolDeps(
         CallerContext("cli"), metrics=metrics, predictions=predictions, today=settings.today or date.today()
     )
@@ -210,9 +211,11 @@ def register_command(
     """Register a team's own scikit-learn model: checked (skops trusted types, linear, inputs match), then trusted."""
     import tempfile
 
+    from mopsbot.audit.artifacts import AuditLedger
     from mopsbot.predictions.card import load_card
+    from mopsbot.predictions.model import file_hashes, write_manifest
     from mopsbot.predictions.model import load as load_artifact
-    from mopsbot.predictions.model import write_manifest
+    from mopsbot.store.db import Store
 
     settings = load()
     try:
@@ -233,9 +236,21 @@ def register_command(
                 shutil.rmtree(folder)
             folder.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(staged, folder)
+        AuditLedger(Store.open(settings.resolved_database_url)).record(
+            parsed.name, parsed.version, file_hashes(folder), _os_user(), f"registered from {artifact.name}"
+        )
     except UserFacingError as err:
         fail(str(err), code=2)
     target = settings.tools_dir / "models" / f"{parsed.name}.yaml"
     if card.resolve() != target.resolve():
         shutil.copyfile(card, target)
     console.print(f"registered {parsed.name} {parsed.version}: card {target}, artifact {folder}", highlight=False)
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment
+        return "unknown"

@@ -31,6 +31,16 @@ def _store(settings: Settings):
         fail(str(err))
 
 
+def _services(settings: Settings):
+    from mopsbot.services import Services
+    from mopsbot.store.db import StoreUnavailable
+
+    try:
+        return Services.from_settings(settings)
+    except StoreUnavailable as err:
+        fail(str(err))
+
+
 def _print(data: Any, json_out: bool, text: str) -> None:
     if json_out:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
@@ -38,46 +48,18 @@ def _print(data: Any, json_out: bool, text: str) -> None:
         console.print(text, markup=False, highlight=False)
 
 
-def _action_dict(a: Any) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "kind": a.kind,
-        "summary": a.summary,
-        "status": a.status,
-        "risk": a.risk,
-        "requester": a.requester_id,
-        "required_group": a.required_group,
-        "payload_hash": a.payload_hash,
-        "payload": json.loads(a.payload),
-        "created_at": a.created_at,
-        "expires_at": a.expires_at,
-        "decided_by": a.decided_by,
-        "decided_at": a.decided_at,
-        "reason": a.decision_reason,
-    }
-
-
 @approvals_app.command("list")
 def approvals_list(
     status: Annotated[
-        str | None, typer.Option(help="pending, approved, executed, rejected, expired, failed.")
+        str | None, typer.Option(help="pending, approved, executed, rejected, expired, failed, superseded.")
     ] = "pending",
     json_out: JsonOut = False,
 ) -> None:
     """List pending actions (or those in another status)."""
-    from sqlalchemy import select
-
-    from mopsbot.store.models import PendingAction
-
-    store = _store(load())
-    with store.session() as s:
-        q = select(PendingAction).order_by(PendingAction.created_at)
-        if status:
-            q = q.where(PendingAction.status == status)
-        rows = [_action_dict(a) for a in s.scalars(q)]
+    rows = _services(load()).approvals.list(status)
     text = "\n".join(
         f"{r['id']}  {r['status']:<9} {r['risk']:<6} {r['kind']:<16} {r['summary']} "
-        f"(by {r['requester']}, needs {r['required_group'] or 'nobody configured'})"
+        f"(by {', '.join(r['requesters'])}; needs {' or '.join(r['approver_groups']) or 'nobody configured'})"
         for r in rows
     )
     _print(rows, json_out, text or f"no {status or ''} actions")
@@ -85,37 +67,20 @@ def approvals_list(
 
 @approvals_app.command("show")
 def approvals_show(action_id: Annotated[str, typer.Argument(help="Action id.")], json_out: JsonOut = False) -> None:
-    """Show one action: the exact payload (and its SHA-256), risk, requester, approvers, expiry, decision."""
-    from mopsbot.store.models import PendingAction
-
-    store = _store(load())
-    with store.session() as s:
-        action = s.get(PendingAction, action_id)
-        if action is None:
-            fail(f"no pending action {action_id}")
-        data = _action_dict(action)
+    """Show one action: the exact payload (and its SHA-256), risk, requesters, approvers, route, expiry, decision."""
+    data = _services(load()).approvals.get(action_id)
+    if data is None:
+        fail(f"no pending action {action_id}")
     text = yaml.safe_dump({k: v for k, v in data.items() if k != "payload"}, sort_keys=False, default_flow_style=False)
     _print(data, json_out, text + "payload (exactly what runs):\n" + json.dumps(data["payload"], indent=2))
 
 
 def _decide(action_id: str, actor: str, decision: str, reason: str | None) -> None:
     from mopsbot.approvals.decide import DecisionRefused
-    from mopsbot.approvals.policy import ApprovalPolicy
-    from mopsbot.tools.actions import decide_action, ticketing
 
-    settings = load()
-    token = settings.ticketing_token.get_secret_value() if settings.ticketing_token else None
+    services = _services(load())
     try:
-        result = decide_action(
-            _store(settings),
-            ApprovalPolicy.load(settings.tools_dir),
-            action_id,
-            actor,
-            decision,
-            reason=reason,
-            data_dir=settings.data_dir,  # type: ignore[arg-type]
-            ticket=ticketing(settings.ticketing_webhook_url, token),
-        )
+        result = services.approvals.decide(action_id, actor, decision, reason=reason, via="cli")  # type: ignore[arg-type]
     except DecisionRefused as err:
         fail(f"refused: {err}")
     console.print(result.message, markup=False)
@@ -127,7 +92,7 @@ def _decide(action_id: str, actor: str, decision: str, reason: str | None) -> No
 
 @approvals_app.command("approve")
 def approvals_approve(action_id: Annotated[str, typer.Argument(help="Action id.")], as_user: AsUser) -> None:
-    """Approve an action as USER: it then runs once, with the payload exactly as shown."""
+    """Approve an action as USER (recorded as a CLI decision with the OS user): it then runs once, exactly as shown."""
     _decide(action_id, as_user, "approve", None)
 
 
@@ -146,9 +111,7 @@ def approvals_reject(
 @approvals_app.command("sweep")
 def approvals_sweep() -> None:
     """Mark pending actions past their expiry as expired (and their change requests)."""
-    from mopsbot.tools.actions import sweep
-
-    expired = sweep(_store(load()))
+    expired = _services(load()).approvals.sweep()
     console.print(f"expired {len(expired)} action(s)" + (": " + ", ".join(expired) if expired else ""))
 
 
@@ -310,19 +273,14 @@ def changes_move(
     as_user: AsUser,
     reason: Annotated[str | None, typer.Option(help="Required for cancelled and failed.")] = None,
 ) -> None:
-    """Move an approved change through implementation (the state table decides what is allowed)."""
-    from mopsbot.changes.states import InvalidTransition, transition
-    from mopsbot.store.models import ChangeRequest
+    """Move a change through implementation; only its requesters or approver groups may (the state table decides)."""
+    from mopsbot.changes.states import InvalidTransition
+    from mopsbot.errors import UserFacingError
 
     if state in ("approved", "rejected", "expired", "pending_approval"):
         fail(f"{state} is set by the approval flow, not by hand", code=2)
-    store = _store(load())
     try:
-        with store.session() as s:
-            cr = s.get(ChangeRequest, cr_id.upper())
-            if cr is None:
-                fail(f"no change request {cr_id}")
-            transition(s, cr, state, as_user, reason)
-    except InvalidTransition as err:
+        _services(load()).changes.move(cr_id, state, as_user, reason, via="cli")
+    except (InvalidTransition, UserFacingError) as err:
         fail(str(err))
     console.print(f"{cr_id.upper()} is now {state}")

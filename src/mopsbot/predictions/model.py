@@ -232,8 +232,13 @@ def write_manifest(folder: Path, source: str) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
-def load(card: ModelCard, root: Path) -> TrainedModel:
-    """The card's artifact, verified against its manifest and loaded without executing code. Raises ArtifactRefused."""
+def file_hashes(folder: Path) -> dict[str, str]:
+    return {name: _sha256(folder / name) for name in ("model.skops", "spec.json") if (folder / name).exists()}
+
+
+def load(card: ModelCard, root: Path, ledger: Any = None) -> TrainedModel:
+    """The card's artifact, verified against its manifest and (with a ledger) against the hashes the audit chain
+    recorded when it was trained or registered, then loaded without executing code. Raises ArtifactRefused."""
     import skops.io as sio
 
     folder = root / card.name / card.version
@@ -246,6 +251,18 @@ def load(card: ModelCard, root: Path) -> TrainedModel:
             raise ArtifactRefused(
                 f"{where}: {name} does not match its manifest (changed after it was written); "
                 f"refusing to load it. Retrain with `mopsbot models train {card.name}`."
+            )
+    if ledger is not None:
+        recorded = ledger.lookup(card.name, card.version)
+        if recorded is None:
+            raise ArtifactRefused(
+                f"{where} was not trained or registered through mopsbot (no record in the audit log); refusing to "
+                f"load it. Run `mopsbot models train {card.name}` or `mopsbot models register`."
+            )
+        if recorded != file_hashes(folder):
+            raise ArtifactRefused(
+                f"{where}: the artifact differs from the one recorded in the audit log when it was trained or "
+                "registered; refusing to load it."
             )
     try:
         untrusted = sio.get_untrusted_types(file=folder / "model.skops")

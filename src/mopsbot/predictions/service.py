@@ -56,10 +56,12 @@ class WhatIf:
 class Predictions:
     """Explain, what-if and batch-score with the workspace's models. Thread-safe; artifacts load once."""
 
-    def __init__(self, cards_dir: Path, models_dir: Path, cursor: Cursor) -> None:
+    def __init__(self, cards_dir: Path, models_dir: Path, cursor: Cursor, ledger: Any = None) -> None:
         self.cards_dir = cards_dir
         self.models_dir = models_dir
         self.cursor = cursor
+        # mopsbot.audit.artifacts.AuditLedger: artifact hashes recorded at training/registration, checked at load
+        self.ledger = ledger
         self._cards: dict[str, ModelCard] | None = None
         self._loaded: dict[str, models.TrainedModel] = {}
         self._lock = threading.Lock()
@@ -84,7 +86,7 @@ class Predictions:
         card = self.card(name)
         with self._lock:
             if card.name not in self._loaded:
-                self._loaded[card.name] = models.load(card, self.models_dir)
+                self._loaded[card.name] = models.load(card, self.models_dir, self.ledger)
             return self._loaded[card.name]
 
     def _columns(self, table: str) -> frozenset[str]:
@@ -222,7 +224,9 @@ class Predictions:
         if len(label) < 100 or label.min() == label.max():
             raise UserFacingError(f"model {card.name}: too little training data ({len(label)} rows, one class)")
         trained = models.fit(card, {k: np.asarray(v) for k, v in data.items()}, label)
-        models.save(trained, self.models_dir)
+        folder = models.save(trained, self.models_dir)
+        if self.ledger is not None:
+            self.ledger.record(card.name, card.version, models.file_hashes(folder), "mopsbot", "trained by mopsbot")
         with self._lock:
             self._loaded.pop(card.name, None)
         return trained

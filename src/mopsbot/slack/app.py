@@ -23,13 +23,11 @@ from sqlalchemy.exc import IntegrityError
 
 from mopsbot.agent.runner import Agent
 from mopsbot.approvals.decide import AlreadyDecided, DecisionRefused
-from mopsbot.approvals.policy import ApprovalPolicy
 from mopsbot.caller import CallerContext
 from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError, reference_id
 from mopsbot.slack import blocks as ui
 from mopsbot.store.models import Conversation, Feedback, Message, PendingAction, ProcessedEvent
-from mopsbot.tools.actions import decide_action, ticketing
 from mopsbot.workspace import channel_visibility
 
 log = logging.getLogger(__name__)
@@ -301,18 +299,7 @@ class SlackBot:
     # --- approvals ------------------------------------------------------------------------------------------
 
     def _decide(self, action_id: str, user: str, decision: str, reason: str | None):
-        settings = self.settings
-        token = settings.ticketing_token.get_secret_value() if settings.ticketing_token else None
-        return decide_action(
-            self.agent.store,
-            ApprovalPolicy.load(settings.tools_dir),
-            action_id,
-            user,
-            decision,  # type: ignore[arg-type]
-            reason=reason,
-            data_dir=settings.data_dir,
-            ticket=ticketing(settings.ticketing_webhook_url, token),
-        )
+        return self.agent.approvals.decide(action_id, user, decision, reason=reason, via="slack")  # type: ignore[arg-type]
 
     def _on_approve(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
         ack()

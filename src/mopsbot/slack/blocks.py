@@ -98,15 +98,20 @@ def approval_card(action: Any) -> dict[str, Any]:
     code = "```\n" + payload[: SECTION_LIMIT - 8] + "\n```"
     expires: datetime | None = action.expires_at
     expiry = f" · expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
-    approvers = action.required_group or "none configured (nobody can approve)"
+    approvers = (action.required_group or "none configured (nobody can approve)").replace(",", " or ")
+    requesters = ", ".join(f"<@{r}>" for r in (action.requesters or [action.requester_id]))
     facts = (
-        f"{action.kind} · risk {action.risk} · requested by <@{action.requester_id}> · approvers: {approvers}{expiry}"
-        f" · sha256 `{action.payload_hash[:16]}…`"
+        f"{action.kind} · risk {action.risk} · requested by {requesters} (none of them can decide it) · "
+        f"approvers: {approvers}{expiry} · sha256 `{action.payload_hash[:16]}…`"
     )
+    notes = [f"Route: {r}" for r in (action.routing_reasons or [])]
+    notes += [f":warning: {p}" for p in (action.provenance or [])]
     blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Approval needed:* {action.summary}"[:SECTION_LIMIT]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": code}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": facts[:SECTION_LIMIT]}]},
+        *([{"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(notes)[:SECTION_LIMIT]}]}]
+          if notes else []),
         {"type": "actions", "block_id": f"approval:{action.id}", "elements": [
             {"type": "button", "style": "primary", "action_id": "mops_approve", "value": action.id,
              "text": {"type": "plain_text", "text": "Approve"}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,11 +30,18 @@ def safe_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own deferred BEGIN is turned off: every transaction begins IMMEDIATE (below), so a transaction that
+    # reads the audit chain's head and then appends to it cannot interleave with another writer
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -44,6 +52,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -77,6 +86,49 @@ def head_revision() -> str | None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+# Tables the runtime role may only read and append to (or, for the head, move forward through its trigger).
+APPEND_ONLY = ("audit_events",)
+FORWARD_ONLY = ("audit_head",)
+READ_ONLY = ("alembic_version",)
+
+
+def grant_runtime_role(engine: Engine, role: str) -> list[str]:
+    """PostgreSQL: grant `role` what the running bot needs and no more. Run as the owner (who runs migrations).
+
+    The role can SELECT/INSERT/UPDATE/DELETE the working tables, only SELECT/INSERT the audit log, only
+    SELECT/UPDATE the chain head (whose trigger lets it move forward only), and owns nothing, so it can neither
+    TRUNCATE nor drop or disable a trigger. Returns the statements run.
+    """
+    if engine.dialect.name != "postgresql":
+        raise ValueError("runtime roles are a PostgreSQL feature; on SQLite the audit chain makes tampering visible")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", role):
+        raise ValueError(f"not a plain role name: {role!r}")
+    with engine.begin() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        tables = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+            )
+        ]
+        statements = [f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"']
+        for table in tables:
+            statements.append(f'REVOKE ALL ON "{schema}"."{table}" FROM "{role}"')
+            if table in APPEND_ONLY:
+                privileges = "SELECT, INSERT"
+            elif table in FORWARD_ONLY:
+                privileges = "SELECT, UPDATE"
+            elif table in READ_ONLY:
+                privileges = "SELECT"
+            else:
+                privileges = "SELECT, INSERT, UPDATE, DELETE"
+            statements.append(f'GRANT {privileges} ON "{schema}"."{table}" TO "{role}"')
+        statements.append(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"')
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    return statements
 
 
 class Store:

@@ -107,6 +107,14 @@ class PendingAction(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    # everyone who shaped the action (drafter, submitter, the person it acts for); none of them may decide it
+    requesters: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
+    category: Mapped[str | None] = mapped_column(String(32))
+    routing_reasons: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
+    provenance: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the sealed envelope written to the audit chain at proposal; decisions check the row against it
+    envelope_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ActionExecution(Base):
@@ -142,6 +150,9 @@ class ChangeRequest(Base):
     requester_id: Mapped[str] = mapped_column(String(64))
     action_id: Mapped[str | None] = mapped_column(ForeignKey("pending_actions.id", ondelete="SET NULL"))
     external_ref: Mapped[str | None] = mapped_column(String(128))
+    category: Mapped[str | None] = mapped_column(String(32))
+    fields: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
+    requesters: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -163,8 +174,33 @@ class CampaignDraft(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CampaignVersion(Base):
+    """One approved version of a campaign config; (campaign, version) can never be taken twice."""
+
+    __tablename__ = "campaign_versions"
+    __table_args__ = (UniqueConstraint("campaign", "version"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    campaign: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    action_id: Mapped[str] = mapped_column(ForeignKey("pending_actions.id"), unique=True)
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditHead(Base):
+    """The end of the audit chain (one row): the lock appenders take, and an anchor `audit verify` checks."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(AutoId, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
 class AuditEvent(Base):
-    """Append-only record of every step; database triggers refuse UPDATE and DELETE."""
+    """Append-only, hash-chained record of every step; database triggers refuse UPDATE, DELETE and TRUNCATE."""
 
     __tablename__ = "audit_events"
 
@@ -175,6 +211,8 @@ class AuditEvent(Base):
     subject_type: Mapped[str | None] = mapped_column(String(32))
     subject_id: Mapped[str | None] = mapped_column(String(64), index=True)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
 
 
 class Feedback(Base):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
+from mopsbot.approvals.handlers import Proposal
 from mopsbot.caller import CallerContext
 
 
@@ -21,6 +21,7 @@ class ToolDeps:
     approval_policy: Any = None  # mopsbot.approvals.policy.ApprovalPolicy
     metrics: Any = None  # mopsbot.metrics.engine.MetricsEngine (catalog + read-only warehouse)
     predictions: Any = None  # mopsbot.predictions.service.Predictions (model cards + verified artifacts)
+    change_policy: Any = None  # mopsbot.changes.policy.ChangePolicy (tools/changes.yaml taxonomy and rules)
     today: date = field(default_factory=date.today)
 
 
@@ -39,17 +40,6 @@ class ToolResult:
     ok: bool = True
 
 
-@dataclass(frozen=True)
-class WriteProposal:
-    """What a write tool returns instead of acting: the exact payload an approver will see and the action kind.
-
-    The agent stores it as a pending action; only an authorized approver's decision can make it run.
-    """
-
-    action_kind: str
-    payload: dict[str, Any]
-    summary: str
-    risk: Literal["low", "medium", "high"] = "medium"
-    preview: str = ""
-    # called with the new pending action's id, to link domain records (e.g. a change request) to it
-    after_propose: Callable[[str], dict[str, Any]] | None = None
+# What a write tool returns instead of acting: the exact payload an approver will see, its kind and route.
+# The agent hands it to the Approvals facade; only an authorized approver's decision can make it run.
+WriteProposal = Proposal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mopsbot.tools.campaigns import draft_campaign_config, submit_campaign_config
-from mopsbot.tools.changes import file_change_request, get_change_request, list_change_requests
+from mopsbot.tools.changes import add_change_plans, file_change_request, get_change_request, list_change_requests
 from mopsbot.tools.knowledge import search_knowledge
 from mopsbot.tools.metrics import describe_metric, detect_anomalies, list_metrics, query_metrics
 from mopsbot.tools.predictions import explain_prediction, model_card, score_leads, what_if
@@ -25,6 +25,7 @@ def builtin_registry() -> ToolRegistry:
         draft_campaign_config,
         submit_campaign_config,
         file_change_request,
+        add_change_plans,
         list_change_requests,
         get_change_request,
     )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mopsbot.campaigns.config import CampaignConfig, ProgramType, Region
 from mopsbot.campaigns.lint import lint
-from mopsbot.campaigns.service import get_draft, mark_draft_submitted, save_draft, to_yaml, with_defaults
+from mopsbot.campaigns.service import get_draft, save_draft, to_yaml, with_defaults
 from mopsbot.errors import UserFacingError
 from mopsbot.tools.base import ToolContext, ToolResult, WriteProposal
 from mopsbot.tools.registry import tool
@@ -101,17 +101,23 @@ def submit_campaign_config(ctx: ToolContext, args: SubmitCampaignArgs) -> WriteP
             f"{config.name} has {len(errors)} policy error(s) to fix before it can be submitted: {listed}"
         )
     budget = config.budget
-    store = ctx.deps.store
-
-    def mark_submitted(action_id: str) -> dict:
-        mark_draft_submitted(store, draft.id, action_id)
-        return {"draft_id": draft.id}
-
+    # everyone who shaped it: whoever drafted it and the person it is for (its owner) join the submitter
+    shapers = {draft.requester_id, *_people(ctx, config.owner)}
     return WriteProposal(
         action_kind="campaign_config",
         payload={"draft_id": draft.id, "config": config.model_dump(mode="json")},
         summary=f"Create campaign {config.name} ({config.currency} {budget:,.0f})",
         risk=ctx.deps.campaign_policy.risk(budget),  # type: ignore[arg-type]
         preview=to_yaml(config),
-        after_propose=mark_submitted,
+        requesters=tuple(sorted(shapers)),
     )
+
+
+def _people(ctx: ToolContext, who: str) -> set[str]:
+    """The user ids `who` names: an id itself, or a person's name from the approval policy's people list."""
+    who = (who or "").strip()
+    policy = ctx.deps.approval_policy
+    if not who or policy is None:
+        return {who} if who else set()
+    by_name = {name.lower(): uid for uid, name in policy.people.items()}
+    return {by_name.get(who.lower(), who)}

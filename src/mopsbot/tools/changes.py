@@ -1,4 +1,4 @@
-"""Change-request tools: file one (for approval) and look them up."""
+"""Change-request tools: file one (for approval), add its plans, and look them up."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mopsbot.changes.model import ChangeRequestDraft
-from mopsbot.changes.service import create_pending, get_change, list_changes
+from mopsbot.changes.model import PLANS, ChangeRequestDraft, missing_plans
+from mopsbot.changes.policy import ChangePolicy
+from mopsbot.changes.service import get_change, list_changes
 from mopsbot.changes.states import STATES
 from mopsbot.errors import UserFacingError
 from mopsbot.tools.base import ToolContext, ToolResult, WriteProposal
 from mopsbot.tools.registry import tool
+
+
+def _policy(ctx: ToolContext) -> ChangePolicy:
+    policy = ctx.deps.change_policy
+    if policy is None:  # no taxonomy: every change takes the strictest route
+        return ChangePolicy({"consent": {"risk": "high", "action_kind": "consent_change"}}, {}, {}, {})
+    return policy
 
 
 @tool(
@@ -26,21 +34,97 @@ from mopsbot.tools.registry import tool
     ),
 )
 def file_change_request(ctx: ToolContext, args: ChangeRequestDraft) -> WriteProposal:
-    """Use to file a change request to the martech stack; it waits for the approver group its risk requires."""
-    risk = args.risk()
-    missing = args.missing_plans()
-    preview = json.dumps(args.model_dump(), indent=2)
+    """Use to file a change request to the martech stack; the policy routes it to the approvers its content needs."""
+    policy = _policy(ctx)
+    unknown = [s for s in args.affected_systems if not policy.known_system(s)]
+    if unknown and policy.systems:
+        raise UserFacingError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(policy.system_names)}")
+    route = policy.classify(
+        text=f"{args.title}\n{args.description}",
+        systems=args.affected_systems,
+        fields=args.fields,
+        category=args.category,
+        change_type=args.change_type,
+        records=args.records,
+    )
+    payload = {
+        "change_type": args.change_type,
+        "title": args.title,
+        "description": args.description,
+        "affected_systems": list(route.systems),
+        "fields": list(route.fields),
+        "category": route.category,
+        "risk": route.risk,
+        "records": args.records,
+        **{p: getattr(args, p) for p in PLANS},
+    }
+    missing = missing_plans(payload, args.change_type, route.risk)
     note = f" (missing: {', '.join(p.replace('_', ' ') for p in missing)})" if missing else ""
-    store, requester = ctx.deps.store, ctx.deps.caller.user_id
-
-    def link(action_id: str) -> dict:
-        cr = create_pending(store, args, requester, action_id)
-        return {"change_request": cr.id, "state": cr.state}
-
-    # consent changes follow their own approval rule (sop-change-management-policy: privacy group only)
-    kind = "consent_change" if args.is_consent_change() else "change_request"
+    shapers = (args.on_behalf_of,) if args.on_behalf_of else ()
     return WriteProposal(
-        kind, args.model_dump(), f"Change request: {args.title}{note}", risk, preview, after_propose=link
+        action_kind=route.action_kind,
+        payload=payload,
+        summary=f"Change request: {args.title}{note}",
+        risk=route.risk,  # type: ignore[arg-type]
+        preview=json.dumps(payload, indent=2),
+        category=route.category,
+        routing_reasons=route.reasons,
+        requesters=shapers,
+    )
+
+
+class ChangePlansArgs(BaseModel):
+    change_id: str = Field(pattern=r"(?i)^CR-\d{4,}$", description="e.g. CR-0007")
+    implementation_plan: str = Field("", max_length=4000)
+    backout_plan: str = Field("", max_length=4000)
+    test_plan: str = Field("", max_length=4000)
+
+
+@tool(
+    "write",
+    action_kind="change_request",
+    exemplars=(
+        "add plans to CR-0003: implementation ... backout ... test ...",
+        "here are the plans for the change: implementation plan, backout plan, test plan",
+    ),
+)
+def add_change_plans(ctx: ToolContext, args: ChangePlansArgs) -> WriteProposal:
+    """Use when a requester adds implementation, backout or test plans to their pending change request."""
+    change = get_change(ctx.deps.store, args.change_id)
+    if change is None:
+        raise UserFacingError(f"no change request {args.change_id.upper()}")
+    caller = ctx.deps.caller.user_id
+    if caller not in change["requesters"]:
+        raise UserFacingError(f"only the requesters of {change['id']} can add its plans")
+    if change["state"] != "pending_approval" or not change["action_id"]:
+        raise UserFacingError(
+            f"{change['id']} is {change['state']}; plans can only be added while it waits for approval"
+        )
+    store = ctx.deps.store
+    from mopsbot.store.models import PendingAction  # the sealed payload of the pending version is the base
+
+    with store.session() as s:
+        action = s.get(PendingAction, change["action_id"])
+        if action is None or action.status != "pending":
+            raise UserFacingError(f"{change['id']} has no pending approval to amend")
+        base = json.loads(action.payload)
+        kind, risk, category = action.kind, action.risk, action.category
+        reasons = tuple(action.routing_reasons or ())
+        shapers = tuple(action.requesters or ())
+        old_id = action.id
+    payload = {**base, **{p: getattr(args, p) or base.get(p, "") for p in PLANS}, "change_id": change["id"]}
+    missing = missing_plans(payload, payload.get("change_type", "normal"), risk)
+    note = f" (missing: {', '.join(p.replace('_', ' ') for p in missing)})" if missing else ""
+    return WriteProposal(
+        action_kind=kind,
+        payload=payload,
+        summary=f"Change request {change['id']}: {payload['title']}{note}",
+        risk=risk,  # type: ignore[arg-type]
+        preview=json.dumps(payload, indent=2),
+        category=category,
+        routing_reasons=reasons,
+        requesters=shapers,
+        supersedes=old_id,
     )
 
 

@@ -83,14 +83,21 @@ GATES = {
     ),
     "submit_campaign_config": re.compile(r"\bsubmit\b|\bsend (it|this|the draft|the config) (in |for )?approv", re.I),
     "file_change_request": re.compile(
-        r"\b(file|raise|open|create|log|submit|request)\b.*\b(change request|change|cr)\b|\bemergency change\b", re.I
+        r"\b(file|raise|open|create|log|submit|request)\b.*\b(change request|change|cr)\b|\bemergency change\b"
+        r"|\b(need|want|put in|get)\b.*\bchange request\b.*\b(filed|raised|opened|logged|to|for)\b",
+        re.I,
+    ),
+    "add_change_plans": re.compile(
+        r"^\s*(please\s+)?(add|here (are|is)|attach|adding)\b[^.]*\bplans?\b|^\s*(implementation|back-?out|roll-?back)"
+        r"(?: plan)?\s*[:=-]",
+        re.I,
     ),
     "list_change_requests": re.compile(r"\b(change requests?|changes|crs)\b", re.I),
     "get_change_request": _CR_ID,
     **prediction_slots.GATES,
 }
 
-WRITE_INTENTS = ("draft_campaign_config", "submit_campaign_config", "file_change_request")
+WRITE_INTENTS = ("draft_campaign_config", "submit_campaign_config", "file_change_request", "add_change_plans")
 _QUESTION = re.compile(
     r"^\s*(how|what|why|where|when|who|which|is|are|do|does|did|should|shall|may|can i|could i|can we|could we)\b",
     re.I,
@@ -101,6 +108,7 @@ FILLERS: dict[str, Filler] = {
     "draft_campaign_config": writes.fill_draft,
     "submit_campaign_config": writes.fill_submit,
     "file_change_request": writes.fill_change,
+    "add_change_plans": writes.fill_plans,
     "list_change_requests": writes.fill_list_changes,
     "get_change_request": writes.fill_get_change,
     "explain_prediction": prediction_slots.fill_explain,
@@ -113,6 +121,7 @@ COMPOSERS: dict[str, Composer] = {
     "draft_campaign_config": writes.compose_draft,
     "submit_campaign_config": writes.compose_pending,
     "file_change_request": writes.compose_pending,
+    "add_change_plans": writes.compose_pending,
     "list_change_requests": writes.compose_changes,
     "get_change_request": writes.compose_changes,
     "query_metrics": metric_slots.compose_metrics,
@@ -138,13 +147,16 @@ _HOW_TO = re.compile(r"^\s*(where|how|who|what should|what do|when)\b", re.I)
 def _previous_state(history: list[StoredMessage]) -> dict[str, Any] | None:
     """The planner state of the last answer, plus the newest draft id seen in the thread."""
     state: dict[str, Any] | None = None
-    draft_id = None
+    draft_id = change_id = None
     for m in history:
         if m.role == "assistant" and m.data.get("planner"):
             state = dict(m.data["planner"])
             draft_id = m.data["planner"].get("draft_id") or draft_id
+            change_id = m.data["planner"].get("change_id") or change_id
     if state is not None and draft_id:
         state["draft_id"] = draft_id
+    if state is not None and change_id:
+        state["change_id"] = change_id
     return state
 
 
@@ -192,6 +204,8 @@ class LocalPlanner:
             gated = [g for g in gated if g not in WRITE_INTENTS]
         if not gated and (metric := self._metric_intent(message)):
             return metric
+        if "add_change_plans" in gated:
+            return "add_change_plans"
         if "get_change_request" in gated:
             return "get_change_request"
         if "what_if" in gated:  # "what if lead 4411 requested a demo?" is a what-if, not an explanation
@@ -240,4 +254,7 @@ class LocalPlanner:
         planner: dict[str, Any] = {"intent": intent, "tool": intent, "args": args, "route_score": round(route.score, 3)}
         if outcome.ok and outcome.data.get("draft_id"):
             planner["draft_id"] = outcome.data["draft_id"]
+        change_id = (outcome.pending_action or {}).get("change_request") if outcome.ok else None
+        if change_id:
+            planner["change_id"] = change_id
         return BackendOutput(answer, state={"planner": planner})

@@ -33,21 +33,6 @@ MIN_LEAD_DAYS = {
     "event": 45,
     "content_syndication": 10,
 }
-SYSTEM_WORDS = (
-    ("Website", r"\bform\b|landing page|website|web page"),
-    ("Marketo", r"marketo|smart campaign|\bform\b|email program|nurture|scoring"),
-    ("Salesforce", r"salesforce|\bsfdc\b|\bcrm\b|opportunit"),
-    ("LeanData", r"routing|round robin|leandata|assignment"),
-    ("Segment", r"segment\b|tracking|\bcdp\b"),
-    ("ZoomInfo", r"zoominfo|enrichment"),
-    ("6sense", r"6sense|intent"),
-    ("ON24", r"on24|webinar platform"),
-    ("Looker", r"looker|dashboard"),
-    ("LinkedIn Ads", r"linkedin"),
-    ("Google Ads", r"google ads|paid search"),
-    ("Meta Ads", r"\bmeta\b|facebook"),
-    ("mops_dw", r"warehouse|mops_dw"),
-)
 _DRAFT_ID = re.compile(r"\b[0-9a-f]{32}\b")
 _CR_ID = re.compile(r"\bCR-\d{4,}\b", re.I)
 
@@ -186,26 +171,72 @@ def fill_submit(message: str, previous: dict[str, Any] | None, request: TurnRequ
     return {"draft_id": draft_id}
 
 
+# "implementation: ...; backout: ...; test: ..." (also "implementation plan -", "rollback:", "testing:")
+_PLAN_LABELS = {
+    "implementation_plan": r"implementation(?: plan)?|implement(?:ation)? steps|steps",
+    "backout_plan": r"back-?out(?: plan)?|roll-?back(?: plan)?|revert plan",
+    "test_plan": r"test(?:ing)?(?: plan)?|verification|validation",
+}
+_PLAN_START = re.compile(
+    r"(?:^|[\s;.,(])(" + "|".join(f"(?:{p})" for p in _PLAN_LABELS.values()) + r")\s*[:=-]\s*", re.I
+)
+
+
+def plans_in(message: str) -> tuple[str, dict[str, str]]:
+    """(the message before any plan, the plans named in it)."""
+    marks = list(_PLAN_START.finditer(message))
+    if not marks:
+        return message, {}
+    plans: dict[str, str] = {}
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(message)
+        text = message[m.end() : end].strip(" ;,.")
+        label = next(k for k, p in _PLAN_LABELS.items() if re.fullmatch(p, m.group(1), re.I))
+        if text:
+            plans[label] = text
+    return message[: marks[0].start()], plans
+
+
 def fill_change(message: str, previous: dict[str, Any] | None, request: TurnRequest) -> dict[str, Any] | Clarify:
-    m = re.search(r"\b(?:change(?: request)?|cr)\b\s*(?:to|for|:)\s+(.+)$", message, re.I)
-    title = m.group(1).strip().rstrip(".!?") if m else ""
+    head, plans = plans_in(message)
+    m = re.search(
+        r"\b(?:change(?: request)?|cr)\b\s*(?:(?:filed|raised|opened|logged)\s+)?"
+        r"(?:to|for|so that|so|that|:|-)\s+(.+)$",
+        head,
+        re.I | re.S,
+    )
+    title = m.group(1).strip().rstrip(".!?;, ") if m else ""
     if len(title.split()) < 2:
         return Clarify(
             'What should the change do? For example: "file a change request to add a consent checkbox '
             'to the demo form".'
         )
-    systems = sorted({name for name, pattern in SYSTEM_WORDS if re.search(pattern, message, re.I)}) or ["Marketo"]
     kind = (
         "emergency"
-        if re.search(r"emergency|urgent|asap|right now", message, re.I)
-        else ("standard" if re.search(r"\bstandard\b", message, re.I) else "normal")
+        if re.search(r"emergency|urgent|asap|right now", head, re.I)
+        else ("standard" if re.search(r"\bstandard\b", head, re.I) else "normal")
     )
+    title = " ".join(title.split())
     return {
         "change_type": kind,
-        "title": title[:1].upper() + title[1:200],
-        "description": message.strip(),
-        "affected_systems": systems,
+        "title": (title[:1].upper() + title[1:])[:200],
+        "description": " ".join(head.split())[:4000] or title,
+        **plans,
     }
+
+
+def fill_plans(message: str, previous: dict[str, Any] | None, request: TurnRequest) -> dict[str, Any] | Clarify:
+    _, plans = plans_in(message)
+    m = _CR_ID.search(message)
+    change_id = m.group(0).upper() if m else (previous or {}).get("change_id")
+    if not change_id:
+        return Clarify("Which change request are these plans for? Give its id, e.g. CR-0001.")
+    if not plans:
+        return Clarify(
+            'Say the plans with their labels, e.g. "implementation: clone the smart campaign in the sandbox; '
+            'backout: deactivate it; test: five test leads in bwfull".'
+        )
+    return {"change_id": change_id, **plans}
 
 
 def fill_list_changes(message: str, previous: dict[str, Any] | None, request: TurnRequest) -> dict[str, Any]:
@@ -259,7 +290,16 @@ def compose_draft(message: str, outcome: ToolOutcome, request: TurnRequest) -> s
 def compose_pending(message: str, outcome: ToolOutcome, request: TurnRequest) -> str:
     pending = outcome.pending_action or {}
     extra = f" as {pending['change_request']}" if pending.get("change_request") else ""
-    return f"{outcome.summary}\nFiled{extra}; approvers decide in this thread. Action id: {pending.get('id')}."
+    lines = [outcome.summary.split(" Note: ")[0]]
+    if pending.get("routing_reasons"):
+        lines.append("Route: " + "; ".join(pending["routing_reasons"]) + ".")
+    others = [r for r in pending.get("requesters", []) if r != request.caller.user_id]
+    if others:
+        lines.append("Requesters (none of them can approve it): " + ", ".join([request.caller.user_id, *others]) + ".")
+    if pending.get("provenance"):
+        lines.append("Note: " + "; ".join(pending["provenance"]) + ". The approver sees this on the card.")
+    lines.append(f"Filed{extra}; approvers decide in this thread. Action id: {pending.get('id')}.")
+    return "\n".join(lines)
 
 
 def compose_changes(message: str, outcome: ToolOutcome, request: TurnRequest) -> str:

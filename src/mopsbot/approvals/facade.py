@@ -1,0 +1,491 @@
+"""The Approvals facade: propose, decide (authorize, fail closed), execute once, expire, supersede.
+
+Every decision attempt is audited, refusals included, with the surface it came from. Refusals, in order: CLI
+decisions turned off; unknown action; a stored row that no longer matches its sealed envelope; already decided
+(by the audit chain, not only the row); expired; any requester deciding; an approval policy that changed the
+route since proposal; an actor outside the sealed approver groups (nobody when none is configured); a rejection
+without a reason; an action its handler says is not ready. One conditional UPDATE from `pending` picks the single
+winner, which re-verifies the envelope and executes the sealed payload once under a unique idempotency key.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from mopsbot.approvals.decide import (
+    ActionExpired,
+    ActionNotFound,
+    AlreadyDecided,
+    Decision,
+    DecisionRefused,
+    DecisionResult,
+    NotApprovable,
+    NotAuthorized,
+    PayloadTampered,
+    PolicyChanged,
+    ReasonRequired,
+    SelfApprovalRefused,
+    SurfaceNotAllowed,
+    Via,
+)
+from mopsbot.approvals.envelope import (
+    EnvelopeMismatch,
+    SealedAction,
+    canonical_json,
+    envelope_hash,
+    envelope_of,
+    groups_of,
+    sha256,
+    sign,
+    verify,
+)
+from mopsbot.approvals.handlers import ActionHandler, NotReady, Proposal
+from mopsbot.approvals.policy import ApprovalPolicy
+from mopsbot.audit import record, redact_text
+from mopsbot.store.db import Store
+from mopsbot.store.models import ActionExecution, AuditEvent, Message, PendingAction
+
+log = logging.getLogger(__name__)
+RISKS = ("low", "medium", "high")
+CLOSING_EVENTS = ("action.approved", "action.rejected", "action.expired", "action.superseded")
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class Approvals:
+    """Pending actions end to end. `handlers` maps an action kind to its effects."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: ApprovalPolicy,
+        handlers: Mapping[str, ActionHandler],
+        signing_key: str | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.handlers = dict(handlers)
+        self._key = signing_key
+
+    # --- proposing -----------------------------------------------------------------------------------------
+
+    def propose(
+        self,
+        proposal: Proposal,
+        *,
+        requester: str,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        conversation_id: str | None = None,
+        provenance: tuple[str, ...] = (),
+    ) -> tuple[PendingAction, dict[str, Any]]:
+        """Store a pending action and seal its envelope in the audit chain. Nothing is executed here.
+
+        Returns the action and what its handler linked to it (e.g. the change request id).
+        """
+        if proposal.risk not in RISKS:
+            raise ValueError(f"risk must be one of {', '.join(RISKS)}")
+        handler = self.handlers.get(proposal.action_kind)
+        for attempt in range(5):  # handlers allocate sequential ids (CR-0001); retry when another writer took one
+            try:
+                return self._propose(proposal, handler, requester, channel_id, thread_ts, conversation_id, provenance)
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _propose(
+        self,
+        proposal: Proposal,
+        handler: ActionHandler | None,
+        requester: str,
+        channel_id: str | None,
+        thread_ts: str | None,
+        conversation_id: str | None,
+        provenance: tuple[str, ...],
+    ) -> tuple[PendingAction, dict[str, Any]]:
+        text = canonical_json(proposal.payload)
+        groups = self.policy.approver_groups(proposal.action_kind, proposal.risk)
+        now = datetime.now(UTC)
+        requesters = sorted({requester, *proposal.requesters} - {""})
+        with self.store.session() as s:
+            if proposal.supersedes:
+                self._supersede(s, proposal.supersedes, requester, now)
+            action = PendingAction(
+                kind=proposal.action_kind,
+                summary=proposal.summary,
+                payload=text,
+                payload_hash=sha256(text),
+                risk=proposal.risk,
+                required_group=",".join(groups) or None,
+                requester_id=requester,
+                requesters=requesters,
+                category=proposal.category,
+                routing_reasons=list(proposal.routing_reasons),
+                provenance=list(provenance),
+                policy_version=self.policy.version,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                conversation_id=conversation_id,
+                status="pending",
+                created_at=now,
+                expires_at=now + timedelta(hours=self.policy.expiry_hours),
+            )
+            s.add(action)
+            s.flush()
+            s.refresh(action)  # expires_at as the database keeps it, so the envelope hashes what is read back
+            envelope = envelope_of(action)
+            digest = envelope_hash(envelope)
+            action.envelope_hash = digest
+            linked = handler.on_proposed(s, action, proposal) if handler else {}
+            record(
+                s,
+                actor=requester,
+                event="action.proposed",
+                subject_type="pending_action",
+                subject_id=action.id,
+                data={"envelope": envelope, "envelope_hash": digest, "signature": sign(digest, self._key), **linked},
+            )
+            s.flush()
+            s.expunge(action)
+        return action, linked
+
+    def _supersede(self, s: Any, old_id: str, actor: str, now: datetime) -> None:
+        changed = s.execute(
+            update(PendingAction)
+            .where(PendingAction.id == old_id, PendingAction.status == "pending")
+            .values(status="superseded", decided_at=now, decided_by=actor)
+        ).rowcount
+        if changed != 1:
+            raise DecisionRefused(f"action {old_id} is no longer pending, so it cannot be amended")
+        record(s, actor=actor, event="action.superseded", subject_type="pending_action", subject_id=old_id)
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def get(self, action_id: str) -> dict[str, Any] | None:
+        """The action as approvers see it (requesters, groups, payload, hashes, route reasons, provenance)."""
+        with self.store.session() as s:
+            row = s.get(PendingAction, action_id)
+            return self._view(row) if row else None
+
+    def list(self, status: str | None = "pending") -> list[dict[str, Any]]:
+        with self.store.session() as s:
+            q = select(PendingAction).order_by(PendingAction.created_at)
+            if status:
+                q = q.where(PendingAction.status == status)
+            return [self._view(a) for a in s.scalars(q)]
+
+    def _view(self, a: PendingAction) -> dict[str, Any]:
+        import json
+
+        missing: list[str] = []
+        handler = self.handlers.get(a.kind)
+        if handler is not None and a.status == "pending":
+            try:
+                handler.check(_unverified(a))
+            except NotReady as err:
+                missing = [str(err)]
+        return {
+            "id": a.id,
+            "kind": a.kind,
+            "summary": a.summary,
+            "status": a.status,
+            "risk": a.risk,
+            "category": a.category,
+            "requester": a.requester_id,
+            "requesters": list(a.requesters or [a.requester_id]),
+            "approver_groups": groups_of(a),
+            "required_group": a.required_group,
+            "routing_reasons": list(a.routing_reasons or []),
+            "provenance": list(a.provenance or []),
+            "not_ready": missing,
+            "payload_hash": a.payload_hash,
+            "envelope_hash": a.envelope_hash,
+            "payload": json.loads(a.payload),
+            "created_at": a.created_at,
+            "expires_at": a.expires_at,
+            "decided_by": a.decided_by,
+            "decided_at": a.decided_at,
+            "reason": a.decision_reason,
+            "channel_id": a.channel_id,
+            "thread_ts": a.thread_ts,
+        }
+
+    # --- deciding ------------------------------------------------------------------------------------------
+
+    def decide(
+        self,
+        action_id: str,
+        actor: str,
+        decision: Decision,
+        *,
+        reason: str | None = None,
+        via: Via = "slack",
+        os_user: str | None = None,
+        now: datetime | None = None,
+    ) -> DecisionResult:
+        """Approve or reject. Raises a DecisionRefused subclass (with a clear message); every attempt is audited."""
+        if via == "cli" and os_user is None:
+            os_user = _os_user()
+        try:
+            return self._decide(action_id, actor, decision, reason, via, os_user, now or datetime.now(UTC))
+        except DecisionRefused as err:
+            self._audit_refusal(action_id, actor, decision, via, os_user, str(err))
+            raise
+        except EnvelopeMismatch as err:
+            self._audit_refusal(action_id, actor, decision, via, os_user, str(err))
+            raise PayloadTampered(str(err)) from None
+
+    def _audit_refusal(
+        self, action_id: str, actor: str, decision: str, via: str, os_user: str | None, why: str
+    ) -> None:
+        try:
+            with self.store.session() as s:
+                record(
+                    s,
+                    actor=actor,
+                    event="decision.refused",
+                    subject_type="pending_action",
+                    subject_id=action_id[:64],
+                    data={"decision": decision, "via": via, "os_user": os_user, "reason": why},
+                )
+        except Exception:  # the refusal stands even if it cannot be written down; the operator sees the log
+            log.exception("could not audit a refused decision on %s", action_id)
+
+    def _decide(
+        self, action_id: str, actor: str, decision: Decision, reason: str | None, via: Via, os_user: str | None,
+        now: datetime,
+    ) -> DecisionResult:  # fmt: skip
+        reason = (reason or "").strip() or None
+        if via == "cli" and not self.policy.allow_cli_decisions:
+            raise SurfaceNotAllowed(
+                "decisions from the CLI are turned off (approvals.allow_cli_decisions: false); decide in the thread"
+            )
+        with self.store.session() as s:
+            row = s.get(PendingAction, action_id)
+            if row is None:
+                raise ActionNotFound(f"no pending action {action_id}")
+            sealed = verify(s, row, self._key)
+            closing = s.scalars(
+                select(AuditEvent)
+                .where(
+                    AuditEvent.subject_type == "pending_action",
+                    AuditEvent.subject_id == action_id,
+                    AuditEvent.event.in_(CLOSING_EVENTS),
+                )
+                .order_by(AuditEvent.id)
+            ).first()
+            status = row.status
+            s.expunge(row)
+        if closing is not None or status != "pending":
+            raise self._closed(row, closing)
+        if sealed.expires_at <= now:
+            self._expire(action_id, now)
+            raise ActionExpired(f"action {action_id} expired at {sealed.expires_at:%Y-%m-%d %H:%M} UTC")
+        if actor in sealed.requesters:
+            raise SelfApprovalRefused(
+                f"{self.policy.name(actor)} shaped this action (requesters: "
+                f"{', '.join(self.policy.name(r) for r in sealed.requesters)}), so cannot decide it; another "
+                "approver must"
+            )
+        current = self.policy.approver_groups(sealed.kind, sealed.risk)
+        if set(current) != set(sealed.approver_groups):
+            raise PolicyChanged(
+                "the approval policy for this action changed since it was proposed "
+                f"(then: {', '.join(sealed.approver_groups) or 'nobody'}; now: {', '.join(current) or 'nobody'}); "
+                "propose it again"
+            )
+        groups = sealed.approver_groups
+        if decision == "approve" and not groups:
+            raise NotAuthorized(
+                f"no approver group is configured for {sealed.kind} at {sealed.risk} risk, so nobody can approve it"
+            )
+        if not self.policy.in_any(actor, groups):
+            needed = " or ".join(groups) or "an approver group (none is configured)"
+            raise NotAuthorized(
+                f"{self.policy.name(actor)} is not in {needed}, which decides {sealed.kind} at {sealed.risk} risk"
+            )
+        if decision == "reject" and not reason:
+            raise ReasonRequired("a rejection needs a reason")
+        handler = self.handlers.get(sealed.kind)
+        if decision == "approve" and handler is not None:
+            try:
+                handler.check(sealed)
+            except NotReady as err:
+                raise NotApprovable(str(err)) from None
+        new_status = "approved" if decision == "approve" else "rejected"
+        if not self._mark(action_id, new_status, actor, now, reason, via, os_user, sealed.envelope_hash):
+            with self.store.session() as s:
+                fresh = s.get(PendingAction, action_id)
+                assert fresh is not None
+                s.expunge(fresh)
+            raise self._closed(fresh, None)
+        name = self.policy.name(actor)
+        if decision == "reject":
+            if handler is not None:
+                handler.on_closed(sealed, "rejected", actor, reason)
+            self._outcome_event(sealed, f"{name} rejected {sealed.summary!r}: {reason}")
+            return DecisionResult(action_id, "rejected", actor, now, decided_by_name=name)
+        return self._execute_once(action_id, handler, actor, now)
+
+    def _closed(self, row: PendingAction, closing: AuditEvent | None) -> DecisionRefused:
+        if row.status == "expired" or (closing is not None and closing.event == "action.expired"):
+            return ActionExpired(f"action {row.id} expired at {_aware(row.expires_at):%Y-%m-%d %H:%M} UTC")
+        if row.status == "superseded" or (closing is not None and closing.event == "action.superseded"):
+            return AlreadyDecided(f"action {row.id} was replaced by an amended version; decide that one instead")
+        who = closing.actor if closing is not None else row.decided_by
+        at = closing.at if closing is not None else row.decided_at
+        status = row.status if row.status != "pending" else (closing.event.split(".")[1] if closing else "decided")
+        when = f" at {_aware(at):%Y-%m-%d %H:%M} UTC" if at else ""
+        return AlreadyDecided(f"action {row.id} was already {status} by {self.policy.name(who or 'nobody')}{when}")
+
+    def _mark(
+        self, action_id: str, status: str, actor: str, now: datetime, reason: str | None, via: str,
+        os_user: str | None, sealed_hash: str,
+    ) -> bool:  # fmt: skip
+        """One conditional UPDATE from `pending`: True for the single caller that changed the row."""
+        with self.store.session() as s:
+            changed = s.execute(
+                update(PendingAction)
+                .where(PendingAction.id == action_id, PendingAction.status == "pending")
+                .values(status=status, decided_by=actor, decided_at=now, decision_reason=reason)
+            ).rowcount
+            if changed == 1:
+                record(
+                    s,
+                    actor=actor,
+                    event=f"action.{status}",
+                    subject_type="pending_action",
+                    subject_id=action_id,
+                    data={"reason": reason, "via": via, "os_user": os_user, "envelope_hash": sealed_hash},
+                )
+        return changed == 1
+
+    def _expire(self, action_id: str, now: datetime) -> bool:
+        with self.store.session() as s:
+            changed = s.execute(
+                update(PendingAction)
+                .where(PendingAction.id == action_id, PendingAction.status == "pending")
+                .values(status="expired", decided_at=now)
+            ).rowcount
+            if changed:
+                record(s, actor="system", event="action.expired", subject_type="pending_action", subject_id=action_id)
+        if changed:
+            self._close_handler(action_id, "expired")
+        return bool(changed)
+
+    def _close_handler(self, action_id: str, status: str) -> None:
+        with self.store.session() as s:
+            row = s.get(PendingAction, action_id)
+            assert row is not None
+            sealed = _unverified(row)
+        handler = self.handlers.get(sealed.kind)
+        if handler is not None:
+            handler.on_closed(sealed, status, "system", status)
+
+    def _execute_once(self, action_id: str, handler: ActionHandler | None, actor: str, now: datetime) -> DecisionResult:
+        key = f"exec:{action_id}"
+        try:
+            with self.store.session() as s:
+                s.add(ActionExecution(action_id=action_id, idempotency_key=key, status="running", started_at=now))
+        except IntegrityError:  # another process holds the key: it executes, not us
+            raise AlreadyDecided(f"action {action_id} is already being executed") from None
+        result: dict[str, Any] | None = None
+        error: str | None = None
+        sealed: SealedAction | None = None
+        try:
+            with self.store.session() as s:  # verified again at execution: nothing edited since the decision runs
+                row = s.get(PendingAction, action_id)
+                assert row is not None
+                sealed = verify(s, row, self._key)
+            sealed = SealedAction(**{**sealed.__dict__, "decided_by": actor})
+            if handler is None:
+                error = f"no executor is configured for {sealed.kind} actions"
+            else:
+                result = handler.execute(sealed)
+        except EnvelopeMismatch as err:
+            error = str(err)
+        except Exception as err:  # the failure is recorded and reported; the action never re-runs
+            log.exception("executor for action %s failed", action_id)
+            error = redact_text(f"{type(err).__name__}: {err}")
+        status = "executed" if error is None else "failed"
+        with self.store.session() as s:
+            execution = s.scalars(select(ActionExecution).where(ActionExecution.idempotency_key == key)).one()
+            execution.status = "succeeded" if error is None else "failed"
+            execution.result = result
+            execution.error = error
+            execution.finished_at = datetime.now(UTC)
+            s.execute(update(PendingAction).where(PendingAction.id == action_id).values(status=status))
+            record(
+                s,
+                actor=actor,
+                event=f"action.{status}",
+                subject_type="pending_action",
+                subject_id=action_id,
+                data={"result": result, "error": error},
+            )
+        name = self.policy.name(actor)
+        if sealed is not None:
+            outcome = (
+                f"{name} approved {sealed.summary!r}; it ran once: {canonical_json(result or {})}"
+                if error is None
+                else f"{name} approved {sealed.summary!r} but it failed: {error}"
+            )
+            self._outcome_event(sealed, outcome)
+        return DecisionResult(action_id, status, actor, now, result, error, name)
+
+    def _outcome_event(self, action: SealedAction, text: str) -> None:
+        """Put the outcome in the action's conversation so the agent sees it next turn."""
+        if not action.conversation_id:
+            return
+        with self.store.session() as s:
+            s.add(
+                Message(
+                    conversation_id=action.conversation_id, role="event", content=text, data={"action_id": action.id}
+                )
+            )
+
+    def sweep(self, now: datetime | None = None) -> list[str]:
+        """Mark every pending action past its expiry as expired (and close its domain records); returns their ids."""
+        now = now or datetime.now(UTC)
+        with self.store.session() as s:
+            due = [
+                a.id
+                for a in s.scalars(select(PendingAction).where(PendingAction.status == "pending"))
+                if _aware(a.expires_at) <= now
+            ]
+        return [action_id for action_id in due if self._expire(action_id, now)]
+
+
+def _unverified(row: PendingAction) -> SealedAction:
+    """The row as it stands, for previews and closing domain records (never for executing)."""
+    return SealedAction(
+        id=row.id,
+        kind=row.kind,
+        summary=row.summary,
+        risk=row.risk,
+        approver_groups=tuple(groups_of(row)),
+        requesters=tuple(row.requesters or ()),
+        payload_text=row.payload,
+        expires_at=_aware(row.expires_at),
+        category=row.category,
+        conversation_id=row.conversation_id,
+        decided_by=row.decided_by,
+        decision_reason=row.decision_reason,
+    )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment
+        return "unknown"
