@@ -32,7 +32,7 @@ _PATTERNS = [
     r"\b(?:admin|developer|god|debug|maintenance|root|sudo|unrestricted|jailbreak|dan)\s+mode\b",
     r"\b(?:act|behave|pretend|roleplay|role-play)\s+(?:as|like|to be)\s+(?:an?\s+)?(?:unrestricted|unfiltered|different|new|evil|jailbroken|admin)",
     r"\bfrom now on\b[^.\n]{0,60}\b(?:you|approve|ignore|always|never)\b",
-    r"\bnew\s+(?:system\s+)?(?:instructions?|rules|directives?|orders)\b",
+    r"\bnew\s+(?:system\s+)?(?:instructions?|rules|directives?|orders)\b(?!\s+for\b)",
     r"\b(?:updated|revised|real|actual|secret|hidden|override)\s+(?:system\s+)?instructions?\b",
     r"\binstructions?\s+(?:for|to)\s+(?:the\s+)?" + _AI + r"\b",
     # role tags and chat-format markers
@@ -40,21 +40,38 @@ _PATTERNS = [
     r"<\s*/?\s*(?:system|assistant|instructions?|admin|im_start|im_end)\b",
     r"\[\s*(?:inst|/inst|system)\s*\]",
     r"#{2,}\s*(?:system|instruction|admin)",
+    r"\[\s*(?:assistant|ai|bot|system|llm|agent)\b[^\]]{0,24}\]",
+    r"<\s*/?\s*(?:approval|approved|decision|change)\b[^>]{0,80}(?:approved|status)",
     # addressing the assistant with an order
-    rf"\b(?:hey|dear|attention|note to|message to|to the|dear)\s+(?:the\s+)?{_AI}\b",
+    rf"\b(?:attention|note to|message to|for)\s+(?:the\s+|all\s+)?(?:automated\s+)?{_AI}s?\b(?:\s+only)?\s*[:)*]",
+    rf"\bdear\s+(?:the\s+)?{_AI}\b",
+    r"\b(?:updated|changed|replaced|overridden|revised)\s+your\s+(?:instructions|rules|guidelines|policy|prompt)\b",
+    rf"(?:^|[\n.;!?>]\s*)(?:{_AI})\s*[:,]\s*(?:please\s+)?(?:pretend|act|behave|treat|approve|ignore|disregard|forget|file|send|delete|"
+    r"route|respond|reply|answer|say|mark|skip|bypass|include|add|remove|change|set|tell|print|call|run|override|"
+    r"desconsidere|ignora|ignoriere)\b",
     rf"\b{_AI}s?\b[^.\n]{{0,50}}\b(?:must|should|shall|needs? to|has to|have to|is required to|are required to|reading this|will now|now)\b",
     rf"\bif you are (?:an?\s+)?{_AI}\b",
     r"\bas (?:an?|the)\s+(?:ai|assistant|language model|bot|llm)\b",
     # asking for approvals, policy bypass, tools, exfiltration
-    r"\b(?:auto[- ]?approve|approve\s+(?:all|every(?:thing)?|any|this|it|them|the (?:pending|request|action|change))|mark\s+(?:it|this|them)?\s*(?:as\s+)?approved|pre-?approved by)\b",
+    r"(?<!no )(?<!not )\bauto[- ]?approve|(?:^|[.;!?:]\s*|\b(?:please|just|now|must|shall|should|will)\s+)approve\s+(?:all|every(?:thing)?|any|this|it|them|the (?:pending|request|action|change))\b|\bmark\s+(?:it|this|them)?\s*(?:as\s+)?approved\b|\bpre-?approved by\b",
+    r"\btreat (?:this|it|the \w+)(?: \w+)? as (?:my |an? |the )?(?:approval|approved|consented|-consented|authori[sz]ation)",
+    r"\b(?:respond|answer|reply|act)\s+as\s+(?!a reminder)\w*(?:bot|gpt|ai|assistant|dan)\b",
+    r"\b(?:respond|answer|reply) to (?:any|every|all) (?:question|request|message)s?\b",
+    r"\bregardless of (?:what )?(?:the )?(?:data|numbers|policy|rules)",
+    r"\bif you (?:had|have) no (?:approval |safety )?(?:rules|restrictions|policy|policies|guardrails|limits)\b",
+    r"\byou have been (?:granted|given|promoted)\b",
+    r"\b(?:the )?(?:requester[- ]cannot[- ]approve|approval) rule is (?:void|suspended|lifted|disabled)",
+    r"\bsudo\b|--(?:force|skip-\w+|no-verify|bypass\w*)\b",
+    r"\b(?:ignore|disregard|forget)\s+(?:the\s+)?(?:numbers|data|results?|figures|values|text)\s+(?:above|below|before)",
     r"\b(?:skip|bypass|circumvent|disable|turn off|without)\s+(?:the\s+)?(?:approval|approver|review|privacy review|dpo|policy check|guardrails?|safety|checks?)\b",
     r"\b(?:call|invoke|run|execute|use)\s+(?:the\s+)?(?:tool|function)\b",
     r"\b(?:file|submit|create|open)\s+(?:a\s+)?(?:change request|cr)\b[^.\n]{0,80}\b(?:immediately|without|automatically|now)\b",
     r"\b(?:reveal|print|show|output|repeat|leak|dump|display|tell me)\s+(?:me\s+)?(?:your|the)\s+(?:system\s+)?(?:prompt|instructions|configuration|secrets?|api keys?|tokens?|passwords?)\b",
-    r"\bsystem prompt\b",
+    r"\b(?:your|the assistant'?s|the bot'?s|mopsbot'?s) (?:system )?prompt\b",
     r"\b(?:send|email|post|upload|forward|export|exfiltrate)\b[^.\n]{0,60}\b(?:to|at)\s+(?:https?://|[\w.+-]+@[\w-]+\.)",
     r"\bdo not (?:tell|inform|alert|notify|mention)\b[^.\n]{0,40}\b(?:user|anyone|approver|human|admin|dpo)",
     # other languages
+    r"\b(?:desconsidere|desconsiderar|ignorar)\b[^.\n]{0,40}\b(?:política|politica|regras|instruções|instrucoes|consentimento)\b",
     r"\b(?:ignoriere|vergiss|missachte)\b[^.\n]{0,40}\b(?:anweisungen|regeln|vorgaben|instruktionen)\b",
     r"\bdu bist (?:jetzt|nun)\b",
     r"\b(?:genehmige|freigeben|gib frei)\b[^.\n]{0,40}\b(?:alle|sofort|automatisch)\b",
@@ -68,7 +85,8 @@ _PATTERNS = [
     r"(?:以前|前|上記|これまで|すべて|全て)の?(?:指示|命令|ルール|指令)を?(?:無視|忘れ)",
     r"(?:指示|命令|ルール)を?(?:無視|忘れ)",
     r"(?:承認|許可)(?:して|しろ|せよ|してください)",
-    r"(?:忽略|无视|無視|忘记)(?:之前|以前|所有|上面)?的?(?:指令|指示|说明|规则)",
+    r"(?:忽略|无视|無視|忘记)[^。\n]{0,8}(?:指令|指示|说明|规则)",
+    r"(?:管理者|開発者|管理员)モード|管理员模式|承認(?:なし|せず)|无需批准|跳过审批",
     r"(?:批准|审批)(?:所有|全部)",
     r"システムプロンプト|系统提示",
 ]
@@ -99,7 +117,7 @@ def addresses_ai(text: str | None) -> bool:
     """True when `text` reads as instructions to an AI assistant (in any of the phrasings above)."""
     if not text:
         return False
-    candidates = [text, _normalize(text)]
+    candidates = [text, _normalize(text), re.sub(r"[-_]+", " ", text)]
     candidates += [g for m in _HIDDEN.finditer(text) for g in m.groups() if g]
     candidates += list(_decoded(text))
     return any(_DETECTOR.search(c) for c in candidates)
