@@ -107,11 +107,16 @@ def copy_trained_models(trained: Path, data_dir: Path) -> None:
     or `mopsbot models register` does for an operator (the bot refuses artifacts the audit log does not know)."""
     import shutil
 
+    shutil.copytree(trained / "models", data_dir / "models")
+    record_models(data_dir)
+
+
+def record_models(data_dir: Path) -> None:
+    """Record the artifacts under data_dir/models in data_dir's store, as training or registration does."""
     from mopsbot.audit.artifacts import AuditLedger
     from mopsbot.predictions.model import file_hashes
     from mopsbot.store.db import Store
 
-    shutil.copytree(trained / "models", data_dir / "models")
     store = Store.open(f"sqlite:///{data_dir / 'mopsbot.db'}")
     ledger = AuditLedger(store)
     for folder in sorted((data_dir / "models").glob("*/*")):

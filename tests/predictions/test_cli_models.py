@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from mopsbot.cli import app
 from mopsbot.predictions.service import Predictions
+from tests.conftest import record_models
 
 runner = CliRunner()
 
@@ -19,6 +20,8 @@ runner = CliRunner()
 def trained(monkeypatch: pytest.MonkeyPatch, warehouse: Path, data_dir: Path, predictions: Predictions) -> None:
     monkeypatch.setenv("MOPSBOT_WAREHOUSE_PATH", str(warehouse))
     monkeypatch.setenv("MOPSBOT_DATA_DIR", str(data_dir))
+    if not (data_dir / "mopsbot.db").exists():
+        record_models(data_dir)  # the session's models, as training through the CLI would have recorded them
 
 
 def _json(args: list[str]) -> Any:

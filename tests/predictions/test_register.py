@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from mopsbot.cli import app
 from mopsbot.metrics.engine import MetricsEngine
 from mopsbot.predictions.model import Encoding, Spec, write_manifest
+from tests.conftest import record_models
 from tests.predictions.reference import REPO
 
 runner = CliRunner()
@@ -129,6 +130,10 @@ def test_a_teams_own_model_explains_leads_from_the_cli(
 ) -> None:
     clf, spec = team_model
     _install(workspace, tmp_path, clf, spec)
+    # copied in by hand, with a manifest that matches: refused until the audit log knows the artifact
+    refused = runner.invoke(app, ["models", "explain", "4411", "--model", NAME, "--json"])
+    assert refused.exit_code == 2 and "no record in the audit log" in " ".join(refused.output.split())
+    record_models(tmp_path / "data")
     result = runner.invoke(app, ["models", "explain", "4411", "--model", NAME, "--json"])
     assert result.exit_code == 0, result.output
     d = json.loads(result.output)

@@ -151,10 +151,7 @@ def test_a_rejected_card_keeps_its_summary_and_payload(bot: Harness) -> None:
 
 def test_a_click_on_an_expired_card_is_refused_and_closes_the_card(bot: Harness) -> None:
     _, action_id, card = _submit(bot)
-    with bot.agent.store.session() as s:
-        action = s.get(PendingAction, action_id)
-        assert action is not None
-        action.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    bot.agent.approvals.clock = lambda: datetime.now(UTC) + timedelta(hours=73)  # past the 72 h expiry
     assert bot.click(PRIYA, "mops_approve", card).status == 200
     (refused,) = bot.fake.wait_for("chat.postEphemeral", 1)
     assert refused["user"] == PRIYA and "expired" in refused["text"]

@@ -108,6 +108,7 @@ def build_agent(
             "campaign_policy": CampaignPolicy.load(settings.tools_dir),
             "change_policy": ChangePolicy.load(settings.tools_dir),
             "approval_policy": approvals.policy,
+            "approvals": approvals,
             "metrics": metrics,
             "predictions": open_predictions(settings, metrics, store),
             "today": settings.today or date.today(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,7 @@ class Approvals:
         self.policy = policy
         self.handlers = dict(handlers)
         self._key = signing_key
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move time forward here
 
     # --- proposing -----------------------------------------------------------------------------------------
 
@@ -171,6 +172,14 @@ class Approvals:
 
     # --- reading -------------------------------------------------------------------------------------------
 
+    def sealed(self, action_id: str) -> SealedAction:
+        """The action as sealed at proposal, verified against the audit chain. Raises EnvelopeMismatch, KeyError."""
+        with self.store.session() as s:
+            row = s.get(PendingAction, action_id)
+            if row is None:
+                raise KeyError(action_id)
+            return verify(s, row, self._key)
+
     def get(self, action_id: str) -> dict[str, Any] | None:
         """The action as approvers see it (requesters, groups, payload, hashes, route reasons, provenance)."""
         with self.store.session() as s:
@@ -237,7 +246,7 @@ class Approvals:
         if via == "cli" and os_user is None:
             os_user = _os_user()
         try:
-            return self._decide(action_id, actor, decision, reason, via, os_user, now or datetime.now(UTC))
+            return self._decide(action_id, actor, decision, reason, via, os_user, now or self.clock())
         except DecisionRefused as err:
             self._audit_refusal(action_id, actor, decision, via, os_user, str(err))
             raise
@@ -293,8 +302,8 @@ class Approvals:
             raise ActionExpired(f"action {action_id} expired at {sealed.expires_at:%Y-%m-%d %H:%M} UTC")
         if actor in sealed.requesters:
             raise SelfApprovalRefused(
-                f"{self.policy.name(actor)} shaped this action (requesters: "
-                f"{', '.join(self.policy.name(r) for r in sealed.requesters)}), so cannot decide it; another "
+                "you requested this action or shaped it (requesters: "
+                f"{', '.join(self.policy.name(r) for r in sealed.requesters)}), so you cannot decide it; another "
                 "approver must"
             )
         current = self.policy.approver_groups(sealed.kind, sealed.risk)
@@ -456,7 +465,7 @@ class Approvals:
 
     def sweep(self, now: datetime | None = None) -> list[str]:
         """Mark every pending action past its expiry as expired (and close its domain records); returns their ids."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         with self.store.session() as s:
             due = [
                 a.id

@@ -22,6 +22,7 @@ class ToolDeps:
     metrics: Any = None  # mopsbot.metrics.engine.MetricsEngine (catalog + read-only warehouse)
     predictions: Any = None  # mopsbot.predictions.service.Predictions (model cards + verified artifacts)
     change_policy: Any = None  # mopsbot.changes.policy.ChangePolicy (tools/changes.yaml taxonomy and rules)
+    approvals: Any = None  # mopsbot.approvals.Approvals (for amendments: the sealed version they start from)
     today: date = field(default_factory=date.today)
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from mopsbot.approvals import EnvelopeMismatch
 from mopsbot.changes.model import PLANS, ChangeRequestDraft, missing_plans
 from mopsbot.changes.policy import ChangePolicy
 from mopsbot.changes.service import get_change, list_changes
@@ -100,18 +101,19 @@ def add_change_plans(ctx: ToolContext, args: ChangePlansArgs) -> WriteProposal:
         raise UserFacingError(
             f"{change['id']} is {change['state']}; plans can only be added while it waits for approval"
         )
-    store = ctx.deps.store
-    from mopsbot.store.models import PendingAction  # the sealed payload of the pending version is the base
-
-    with store.session() as s:
-        action = s.get(PendingAction, change["action_id"])
-        if action is None or action.status != "pending":
-            raise UserFacingError(f"{change['id']} has no pending approval to amend")
-        base = json.loads(action.payload)
-        kind, risk, category = action.kind, action.risk, action.category
-        reasons = tuple(action.routing_reasons or ())
-        shapers = tuple(action.requesters or ())
-        old_id = action.id
+    approvals = ctx.deps.approvals
+    if approvals is None:
+        raise UserFacingError("amending needs the approvals service, which is not configured here")
+    current = approvals.get(change["action_id"])
+    if current is None or current["status"] != "pending":
+        raise UserFacingError(f"{change['id']} has no pending approval to amend")
+    try:  # the amendment starts from the version that was sealed and shown, never from the editable row
+        sealed = approvals.sealed(change["action_id"])
+    except EnvelopeMismatch as err:
+        raise UserFacingError(f"{change['id']} cannot be amended: {err}") from None
+    base = sealed.payload
+    kind, risk, category = sealed.kind, sealed.risk, sealed.category
+    reasons, shapers, old_id = sealed.routing_reasons, sealed.requesters, sealed.id
     payload = {**base, **{p: getattr(args, p) or base.get(p, "") for p in PLANS}, "change_id": change["id"]}
     missing = missing_plans(payload, payload.get("change_type", "normal"), risk)
     note = f" (missing: {', '.join(p.replace('_', ' ') for p in missing)})" if missing else ""
