@@ -142,3 +142,33 @@ def flagged_strings(value: Any, limit: int = 5) -> list[str]:
 
     walk(value)
     return found
+
+
+# A message asking the bot itself to decide (approve, reject, execute) or to get round approval or policy. The bot
+# has no way to decide anything; such a message is answered with what it will and will not do.
+_DECIDE = re.compile(
+    r"(?<!\bto )(?<!\bcan )(?<!\bcould )(?<!\bwill )(?<!\bmay )(?<!\bmust )(?<!\bwho )"
+    r"\b(?:auto[- ]?approve|self[- ]?approve|approve|reject|execute|authori[sz]e|sign[- ]off on|rubber[- ]stamp)\b"
+    r"(?!\s*(?:\?|$|d\b|s\b|r\b|al\b))(?!\s+(?:reasons?|rates?|codes?|status|button|step|flow|queue|path|"
+    r"picklist|field|date|permissions?|rights|logic|rules?)\b)"
+    r"|\bmark\s+(?:it|this|them|that|\S+)\s+(?:as\s+)?(?:approved|executed|done)\b"
+    r"|\b(?:skip|bypass|circumvent|avoid|without|no need for|don'?t need|override|disable|turn off)\s+"
+    r"(?:the\s+|an\s+|any\s+)?(?:approvals?|approvers?|review|sign-?off|policy|policies|dpo|privacy review|"
+    r"change process|guardrails?|card)\b"
+    r"|\b(?:treat|consider)\s+(?:this|it)\s+(?:as\s+)?approved\b",
+    re.I,
+)
+_QUESTION_START = re.compile(
+    r"^\s*(?:who|what|how|when|why|which|where|is|are|does|do|did|should|shall|can i|could i|may i|has|have)\b", re.I
+)
+
+
+def asks_to_decide(message: str) -> bool:
+    """True when a user's message tells the bot to approve, reject or execute something, or to skip approval."""
+    candidates = [message, _normalize(message), *_decoded(message)]
+    for text in candidates:
+        if _QUESTION_START.match(text) and not re.search(r"\byou\b", text, re.I):
+            continue
+        if _DECIDE.search(text):
+            return True
+    return False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,25 +20,13 @@ from mopsbot.approvals import Approvals
 from mopsbot.audit import record
 from mopsbot.caller import CallerContext
 from mopsbot.errors import UserFacingError, reference_id
-from mopsbot.injection import addresses_ai, flagged_strings
+from mopsbot.injection import addresses_ai, asks_to_decide, flagged_strings
 from mopsbot.store.db import Store
 from mopsbot.tools.base import ToolContext, ToolDeps, ToolResult, WriteProposal
 from mopsbot.tools.registry import ToolRegistry, describe_validation_error
 
 log = logging.getLogger(__name__)
 
-# A message that asks the bot itself to approve, or to get round approval or policy. The bot has no way to
-# approve anything; it says so instead of running the turn (and files nothing on the back of such a message).
-_ASKS_TO_APPROVE = re.compile(
-    r"\b(?:auto[- ]?approve|self[- ]?approve|approve (?:it|this|that|them|all|every\w*|any\w*|the (?:pending|action|"
-    r"change|request|campaign|config|draft)\w*|my|cr-\d+|[0-9a-f]{32})|mark (?:it|this|them|that|\S+) (?:as )?approved|"
-    r"(?:skip|bypass|circumvent|avoid|ignore|without|no need for|don'?t need|override|disable|turn off)\s+"
-    r"(?:the |an |any )?"
-    r"(?:approvals?|approvers?|review|sign-?off|policy|policies|dpo|privacy review|change process|guardrails?|checks?)|"
-    r"(?:execute|run|apply|push|write) (?:it|this|that|them) (?:now|directly|immediately|right away|without)|"
-    r"treat (?:this|it) as approved|consider (?:it|this) approved|i(?:'m| am) (?:an? )?(?:admin|approver|the dpo))\b",
-    re.I,
-)
 APPROVAL_STATEMENT = (
     "I can't approve or run anything myself, and nobody can skip approval. What I will do: prepare the change "
     "(a draft or a change request) and post it in this thread as a pending action showing exactly what would run. "
@@ -139,7 +126,7 @@ class _Executor:
         return ToolOutcome(name, result.ok, result.summary, result.data, result.citations)
 
     def _propose(self, name: str, args: dict[str, Any], proposal: WriteProposal) -> ToolOutcome:
-        if flagged_strings(args):
+        if flagged_strings(args) or flagged_strings(proposal.payload):
             self.note_source(f"the {name} request itself")
         shapers = tuple(p for p in (*proposal.requesters, self.caller.acting_for) if p)
         if shapers != proposal.requesters:
@@ -252,7 +239,7 @@ class Agent:
             caller=caller,
             today=self.tool_deps.get("today") or date.today(),
         )
-        if _ASKS_TO_APPROVE.search(message):
+        if asks_to_decide(message):
             output = BackendOutput(APPROVAL_STATEMENT, guardrails=["asked to approve or bypass policy: explained"])
         else:
             output = self.backend.run(request, executor)

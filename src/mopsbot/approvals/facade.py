@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -117,7 +118,7 @@ class Approvals:
         text = canonical_json(proposal.payload)
         groups = self.policy.approver_groups(proposal.action_kind, proposal.risk)
         now = datetime.now(UTC)
-        requesters = sorted({requester, *proposal.requesters} - {""})
+        requesters = sorted({canonical_user(r) for r in (requester, *proposal.requesters)} - {""})
         with self.store.session() as s:
             if proposal.supersedes:
                 self._supersede(s, proposal.supersedes, requester, now)
@@ -196,13 +197,14 @@ class Approvals:
     def _view(self, a: PendingAction) -> dict[str, Any]:
         import json
 
+        not_ready: list[str] = []
         missing: list[str] = []
         handler = self.handlers.get(a.kind)
         if handler is not None and a.status == "pending":
             try:
                 handler.check(_unverified(a))
             except NotReady as err:
-                missing = [str(err)]
+                not_ready, missing = [str(err)], list(err.missing)
         return {
             "id": a.id,
             "kind": a.kind,
@@ -216,7 +218,8 @@ class Approvals:
             "required_group": a.required_group,
             "routing_reasons": list(a.routing_reasons or []),
             "provenance": list(a.provenance or []),
-            "not_ready": missing,
+            "not_ready": not_ready,
+            "missing_plans": missing,
             "payload_hash": a.payload_hash,
             "envelope_hash": a.envelope_hash,
             "payload": json.loads(a.payload),
@@ -245,6 +248,7 @@ class Approvals:
         """Approve or reject. Raises a DecisionRefused subclass (with a clear message); every attempt is audited."""
         if via == "cli" and os_user is None:
             os_user = _os_user()
+        actor = canonical_user(actor)
         try:
             return self._decide(action_id, actor, decision, reason, via, os_user, now or self.clock())
         except DecisionRefused as err:
@@ -491,6 +495,12 @@ def _unverified(row: PendingAction) -> SealedAction:
         decided_by=row.decided_by,
         decision_reason=row.decision_reason,
     )
+
+
+def canonical_user(user_id: str | None) -> str:
+    """One spelling of a Slack user id (" u07pr0002 " is U07PR0002), so nobody slips past the requester check."""
+    text = (user_id or "").strip()
+    return text.upper() if re.fullmatch(r"[UuWw][A-Za-z0-9]{2,}", text) else text
 
 
 def _os_user() -> str:

@@ -36,6 +36,10 @@ class Proposal:
 class NotReady(Exception):
     """The action cannot be approved yet (e.g. plans are missing); the message says what to add."""
 
+    def __init__(self, message: str, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
+
 
 class ActionHandler(Protocol):
     """One action kind's effects. Implemented in the domain packages (campaigns/, changes/)."""

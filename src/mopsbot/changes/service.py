@@ -126,7 +126,8 @@ class ChangeRequestHandler:
             raise NotReady(
                 f"a {payload.get('change_type', 'normal')} {action.risk}-risk change needs its {names} before it can "
                 'be approved; the requester can add them in the thread ("add plans: implementation ...; backout ...; '
-                'test ...")'
+                'test ...")',
+                tuple(missing),
             )
 
     def execute(self, action: Any) -> dict[str, Any]:

@@ -44,3 +44,15 @@ class ToolResult:
 # What a write tool returns instead of acting: the exact payload an approver will see, its kind and route.
 # The agent hands it to the Approvals facade; only an authorized approver's decision can make it run.
 WriteProposal = Proposal
+
+
+def person_ids(ctx: ToolContext, who: str | None) -> set[str]:
+    """The user id `who` names: an id itself, or a person's name from the approval policy's people list."""
+    who = (who or "").strip()
+    policy = ctx.deps.approval_policy
+    if not who:
+        return set()
+    if policy is None:
+        return {who}
+    by_name = {name.lower(): uid for uid, name in policy.people.items()}
+    return {by_name.get(who.lower(), who)}

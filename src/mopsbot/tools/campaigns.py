@@ -10,7 +10,7 @@ from mopsbot.campaigns.config import CampaignConfig, ProgramType, Region
 from mopsbot.campaigns.lint import lint
 from mopsbot.campaigns.service import get_draft, save_draft, to_yaml, with_defaults
 from mopsbot.errors import UserFacingError
-from mopsbot.tools.base import ToolContext, ToolResult, WriteProposal
+from mopsbot.tools.base import ToolContext, ToolResult, WriteProposal, person_ids
 from mopsbot.tools.registry import tool
 
 
@@ -102,7 +102,7 @@ def submit_campaign_config(ctx: ToolContext, args: SubmitCampaignArgs) -> WriteP
         )
     budget = config.budget
     # everyone who shaped it: whoever drafted it and the person it is for (its owner) join the submitter
-    shapers = {draft.requester_id, *_people(ctx, config.owner)}
+    shapers = {draft.requester_id, *person_ids(ctx, config.owner)}
     return WriteProposal(
         action_kind="campaign_config",
         payload={"draft_id": draft.id, "config": config.model_dump(mode="json")},
@@ -111,13 +111,3 @@ def submit_campaign_config(ctx: ToolContext, args: SubmitCampaignArgs) -> WriteP
         preview=to_yaml(config),
         requesters=tuple(sorted(shapers)),
     )
-
-
-def _people(ctx: ToolContext, who: str) -> set[str]:
-    """The user ids `who` names: an id itself, or a person's name from the approval policy's people list."""
-    who = (who or "").strip()
-    policy = ctx.deps.approval_policy
-    if not who or policy is None:
-        return {who} if who else set()
-    by_name = {name.lower(): uid for uid, name in policy.people.items()}
-    return {by_name.get(who.lower(), who)}

@@ -13,7 +13,7 @@ from mopsbot.changes.policy import ChangePolicy
 from mopsbot.changes.service import get_change, list_changes
 from mopsbot.changes.states import STATES
 from mopsbot.errors import UserFacingError
-from mopsbot.tools.base import ToolContext, ToolResult, WriteProposal
+from mopsbot.tools.base import ToolContext, ToolResult, WriteProposal, person_ids
 from mopsbot.tools.registry import tool
 
 
@@ -61,7 +61,7 @@ def file_change_request(ctx: ToolContext, args: ChangeRequestDraft) -> WriteProp
     }
     missing = missing_plans(payload, args.change_type, route.risk)
     note = f" (missing: {', '.join(p.replace('_', ' ') for p in missing)})" if missing else ""
-    shapers = (args.on_behalf_of,) if args.on_behalf_of else ()
+    shapers = tuple(person_ids(ctx, args.on_behalf_of))
     return WriteProposal(
         action_kind=route.action_kind,
         payload=payload,
