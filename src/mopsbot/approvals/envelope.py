@@ -117,6 +117,15 @@ def _proposal_row(s: Session, action_id: str) -> AuditEvent:
     return row
 
 
+def sealed_envelope(s: Session, action_id: str) -> dict[str, Any]:
+    """The envelope sealed for an action, from its (intact) audit row. Raises EnvelopeMismatch."""
+    data = _proposal_row(s, action_id).data or {}
+    envelope = data.get("envelope")
+    if not isinstance(envelope, dict) or envelope_hash(envelope) != data.get("envelope_hash"):
+        raise EnvelopeMismatch(f"the sealed envelope of action {action_id} does not match its hash")
+    return envelope
+
+
 def verify(s: Session, row: PendingAction, signing_key: str | None) -> SealedAction:
     """The sealed action, if the stored row still matches its envelope in the audit chain; else EnvelopeMismatch."""
     sealed_row = _proposal_row(s, row.id)

@@ -185,14 +185,18 @@ class Approvals:
         """The action as approvers see it (requesters, groups, payload, hashes, route reasons, provenance)."""
         with self.store.session() as s:
             row = s.get(PendingAction, action_id)
-            return self._view(row) if row else None
+            if row is not None:
+                s.expunge(row)
+        return self._view(row) if row else None  # outside the transaction: a handler's check opens its own
 
     def list(self, status: str | None = "pending") -> list[dict[str, Any]]:
         with self.store.session() as s:
             q = select(PendingAction).order_by(PendingAction.created_at)
             if status:
                 q = q.where(PendingAction.status == status)
-            return [self._view(a) for a in s.scalars(q)]
+            rows = list(s.scalars(q))
+            s.expunge_all()
+        return [self._view(a) for a in rows]
 
     def _view(self, a: PendingAction) -> dict[str, Any]:
         import json
@@ -279,9 +283,10 @@ class Approvals:
         now: datetime,
     ) -> DecisionResult:  # fmt: skip
         reason = (reason or "").strip() or None
-        if via == "cli" and not self.policy.allow_cli_decisions:
+        if via in ("cli", "terminal") and not self.policy.allow_cli_decisions:
+            # the terminal chat, like the CLI, acts as whichever user it is started with: no signed identity
             raise SurfaceNotAllowed(
-                "decisions from the CLI are turned off (approvals.allow_cli_decisions: false); decide in the thread"
+                f"decisions from the {via} are turned off (approvals.allow_cli_decisions: false); decide in the thread"
             )
         with self.store.session() as s:
             row = s.get(PendingAction, action_id)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mopsbot.approvals.envelope import EnvelopeMismatch, sealed_envelope
 from mopsbot.approvals.handlers import NotReady
 from mopsbot.approvals.policy import ApprovalPolicy
 from mopsbot.audit import record
@@ -119,6 +120,12 @@ class ChangeRequestHandler:
         return {"change_request": cr.id}
 
     def check(self, action: Any) -> None:
+        with self.store.session() as s:
+            cr = s.scalars(select(ChangeRequest).where(ChangeRequest.action_id == action.id)).one_or_none()
+            state = cr.state if cr is not None else None
+            cr_id = cr.id if cr is not None else None
+        if state is not None and state != "pending_approval":
+            raise NotReady(f"{cr_id} is {state}, so it can no longer be approved")
         payload = action.payload
         missing = missing_plans(payload, payload.get("change_type", "normal"), action.risk)
         if missing:
@@ -178,15 +185,23 @@ class Changes:
             cr = s.get(ChangeRequest, cr_id)
             if cr is None:
                 raise UserFacingError(f"no change request {cr_id}")
-            action = s.get(PendingAction, cr.action_id) if cr.action_id else None
-            groups = [g for g in ((action.required_group if action else "") or "").split(",") if g]
-            people = set(cr.requesters or []) | {cr.requester_id} | set((action.requesters if action else None) or [])
+            # who may move it comes from the envelope sealed in the audit chain, not from the editable rows
+            try:
+                sealed = sealed_envelope(s, cr.action_id) if cr.action_id else {}
+            except EnvelopeMismatch:
+                sealed = {}
+            groups = list(sealed.get("approver_groups") or [])
+            people = set(sealed.get("requesters") or [])
             allowed = actor in people or self.policy.in_any(actor, groups)
-        if not allowed:
+        why = ""
+        if via in ("cli", "terminal") and not self.policy.allow_cli_decisions:
+            why = f"moving change requests from the {via} is turned off (approvals.allow_cli_decisions: false)"
+        elif not allowed:
             why = (
                 f"{self.policy.name(actor)} may not move {cr_id}: only its requesters or "
                 f"{' or '.join(groups) or 'its approver groups'} can"
             )
+        if why:
             with self.store.session() as s:
                 record(s, actor=actor, event="change_request.move_refused", subject_type="change_request",
                        subject_id=cr_id, data={"to": to, "via": via, "reason": why})  # fmt: skip
