@@ -51,6 +51,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_predictions.py
 	$(BIN)/python -m benchmarks.bench_slack
+	$(BIN)/python benchmarks/bench_governance.py
+	$(BIN)/python benchmarks/bench_governance_blind.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mopsbot.audit.chain import GENESIS, as_stored, row_hash
+from mopsbot.audit.chain import GENESIS, as_stored, hash_of
 from mopsbot.store.models import AuditEvent, AuditHead
 
 SECRET_MARKERS = ("token", "secret", "password", "api_key", "apikey", "authorization", "cookie", "signing_key")
@@ -61,19 +61,8 @@ def record(
     head = _head(session)
     stored = as_stored(redact(data or {}))
     at = datetime.now(UTC)
-    new_id = int(head.last_id) + 1
-    digest = row_hash(
-        id=new_id,
-        at=at,
-        actor=actor,
-        event=event,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        data=stored,
-        prev_hash=head.last_hash,
-    )
     row = AuditEvent(
-        id=new_id,
+        id=int(head.last_id) + 1,
         at=at,
         actor=actor,
         event=event,
@@ -81,11 +70,11 @@ def record(
         subject_id=subject_id,
         data=stored,
         prev_hash=head.last_hash,
-        row_hash=digest,
     )
+    row.row_hash = hash_of(row)
     session.add(row)
     session.flush()
-    head.last_id, head.last_hash = new_id, digest
+    head.last_id, head.last_hash = row.id, row.row_hash
     session.flush()
     return row
 
