@@ -111,7 +111,14 @@ class _Executor:
             log.exception("tool %s failed (%s)", name, ref)
             return self._fail(name, shown, f"the {name} tool failed unexpectedly (reference {ref})", tool.kind)
         if isinstance(result, WriteProposal):
-            return self._propose(name, shown, result)
+            try:
+                return self._propose(name, shown, result)
+            except UserFacingError as err:  # e.g. the version being amended was decided meanwhile
+                return self._fail(name, shown, str(err), "write")
+            except Exception:
+                ref = reference_id()
+                log.exception("proposing %s failed (%s)", name, ref)
+                return self._fail(name, shown, f"the {name} proposal could not be stored (reference {ref})", "write")
         assert isinstance(result, ToolResult)
         flagged = [p for p in result.data.get("passages", []) if p.get("contains_instruction_like_text")]
         for passage in flagged:
