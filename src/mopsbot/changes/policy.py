@@ -183,9 +183,8 @@ class ChangePolicy:
         if "consent" not in cats and possible:
             cats[strict_cat] = f"could not rule out a consent change: it changes {', '.join(possible)}"
         if not cats:
-            cats[strict_cat] = (
-                "could not rule out a consent change: no system, field or category in the change could be established"
-            )
+            what = f"for {', '.join(sorted(found_systems))}" if found_systems else "in the change"
+            cats[strict_cat] = f"could not rule out a consent change: no field or category could be established {what}"
         ranked = sorted(cats, key=lambda c: (-RISK_ORDER[self.risk_of(c)], self._rank(c)))
         primary = ranked[0]
         risk = max((self.risk_of(c) for c in cats), key=RISK_ORDER.__getitem__)
