@@ -71,9 +71,9 @@ def test_bad_scale_is_a_usage_error() -> None:
 def test_db_upgrade_and_current(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0002" in result.output
+    assert "revision 0003" in result.output
     current = runner.invoke(app, ["db", "current"])
-    assert "current: 0002" in current.output
+    assert "current: 0003" in current.output
 
 
 def test_invalid_configuration_exits_2_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

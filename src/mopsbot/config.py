@@ -69,8 +69,10 @@ class Settings(BaseSettings):
         "auto", description="Agent backend: `local` planner, `openai`-compatible LLM, or `auto` (openai if configured)."
     )
     model: str = Field("gpt-4o-mini", description="Model name sent to the OpenAI-compatible endpoint.")
-    llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM request, seconds.")
-    llm_max_retries: int = Field(3, ge=0, le=10, description="Retries on 429 / 5xx, with backoff.")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Timeout of one LLM request, seconds.")
+    llm_max_retries: int = Field(
+        2, ge=0, le=10, description="Retries on 429 / 5xx, with backoff (within the turn budget)."
+    )
     max_tool_rounds: int = Field(6, ge=1, le=20, description="Tool-calling rounds allowed in one turn.")
     max_answer_tokens: int = Field(1024, ge=16, le=16384, description="Completion token limit per LLM call.")
     first_tool: str | None = Field(
@@ -96,6 +98,43 @@ class Settings(BaseSettings):
         "When set, an action whose envelope is not signed with it cannot be decided.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line (ids and figures, never message text or secrets)."
+    )
+
+    # Reliability: every dependency call is bounded; a turn has a total budget
+    turn_budget_s: float = Field(90.0, gt=0, description="Total time one turn may take (all LLM rounds and tools).")
+    tool_timeout_s: float = Field(20.0, gt=0, description="Timeout of one tool call (knowledge index, warehouse).")
+    store_timeout_s: float = Field(5.0, gt=0, description="Connect and statement timeout of the state store.")
+    chroma_timeout_s: float = Field(5.0, gt=0, description="Timeout of one request to a Chroma server.")
+    slack_timeout_s: float = Field(10.0, gt=0, description="Timeout of one Slack Web API call.")
+    claim_lease_s: float = Field(
+        150.0,
+        gt=0,
+        description="How long a replica owns an event it started answering; a claim left longer "
+        "(a crash) is taken over by a redelivery or another replica. Keep it above MOPSBOT_TURN_BUDGET_S.",
+    )
+    execution_lease_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long an approved action may run; one left `running` longer was interrupted "
+        "and is resumed (`mopsbot approvals resume`) or failed visibly by the sweeper.",
+    )
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="On SIGTERM/SIGINT: how long `serve` waits for in-flight turns before exiting."
+    )
+    sweep_interval_s: float = Field(
+        15.0, gt=0, description="How often `serve` looks for orphaned event claims, stuck executions and expiries."
+    )
+    event_retention_days: float = Field(
+        7.0, gt=0, description="Processed Slack events are pruned after this many days (Slack retries for minutes)."
+    )
+    conversation_retention_days: float = Field(
+        180.0,
+        ge=0,
+        description="Conversations and messages idle longer are pruned; 0 keeps them. The audit log is always kept.",
+    )
+    prune_interval_h: float = Field(24.0, gt=0, description="How often `serve` prunes (see the retention settings).")
 
     # Slack
     slack_bot_token: SecretStr | None = _alias("SLACK_BOT_TOKEN", "Bot token (xoxb-...) of the Slack app.")

@@ -130,6 +130,10 @@ class ActionExecution(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # who runs it and until when: a `running` row past its lease was left by a crash and can be resumed
+    owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class ChangeRequest(Base):
@@ -230,9 +234,23 @@ class Feedback(Base):
 
 
 class ProcessedEvent(Base):
-    """Slack event ids already handled, so a redelivered event is answered once."""
+    """A Slack event's claim: `claimed` by one replica under a lease, then `answered` or `failed` (told why).
+
+    A redelivery, or another replica's sweeper, takes over a `claimed` row whose lease has run out (its owner died
+    or was stopped before answering); an `answered` or `failed` event is never answered again. `request` keeps what
+    is needed to answer it without Slack redelivering (pruned with the row).
+    """
 
     __tablename__ = "processed_events"
 
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="claimed")  # claimed | answered | failed
+    owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reference: Mapped[str | None] = mapped_column(String(32))
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_processed_events_status_lease", "status", "lease_until"),)
