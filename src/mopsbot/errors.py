@@ -12,3 +12,14 @@ class UserFacingError(Exception):
 def reference_id() -> str:
     """A short id to show the user and to find the full error in the logs."""
     return "ref-" + uuid.uuid4().hex[:10]
+
+
+class DependencyUnavailable(UserFacingError):
+    """A dependency (LLM, knowledge index, warehouse, state store) failed or did not answer in time.
+
+    The message ends with `reference`, which is also in the log line holding the details.
+    """
+
+    def __init__(self, message: str, reference: str) -> None:
+        super().__init__(message)
+        self.reference = reference

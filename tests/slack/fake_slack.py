@@ -2,14 +2,21 @@
 
 It keeps the messages it was sent (and those tests register as user messages) so `conversations.history` and
 `conversations.replies` answer as Slack does: history lists parent messages only, replies list one thread.
+
+Fault switches (off unless a test turns them on): `delay` answers matching calls late, `hold` keeps them until
+`release`, `fail` answers them with an error. A delayed or held call whose client goes away (a killed replica)
+is dropped: it is listed in `dropped`, never in `calls`, as Slack never finished receiving it.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import select
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +31,23 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int = 200
+    at: float = field(default_factory=time.monotonic)  # when the fake answered (or dropped) it
+
+
+Match = Callable[[dict[str, Any]], bool]
+
+
+@dataclass
+class _Rule:
+    kind: str  # "delay", "hold" or "fail"
+    method: str
+    match: Match | None
+    seconds: float = 0.0
+    error: str = ""
+    times: int | None = None  # None: every matching call
+
+    def applies(self, method: str, params: dict[str, Any]) -> bool:
+        return self.method == method and self.times != 0 and (self.match is None or self.match(params))
 
 
 @dataclass
@@ -36,12 +60,17 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> messages, oldest first
     uploads: list[dict[str, Any]] = field(default_factory=list)  # file bodies posted to the upload URLs
+    ts_prefix: str = "1763300"  # message timestamps are f"{ts_prefix}{n:03d}.000100"
+    dropped: list[Call] = field(default_factory=list)  # delayed or held calls whose client went away first
+    paused: list[Call] = field(default_factory=list)  # calls a delay or hold rule caught, in arrival order
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
         self._counter = itertools.count(1)
         self._limited: set[str] = set()
         self._last_call = time.monotonic()
+        self._rules: list[_Rule] = []
+        self._released = 0  # bumped by release(): held calls from before go on
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,6 +92,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 
@@ -70,7 +100,7 @@ class FakeSlack:
 
     def new_ts(self) -> str:
         """A message timestamp later than every one handed out before (shared by bot and user messages)."""
-        return f"1763300{next(self._counter):03d}.000100"
+        return f"{self.ts_prefix}{next(self._counter):03d}.000100"
 
     def add_user_message(self, channel: str, ts: str, user: str, text: str, thread_ts: str | None = None) -> None:
         message = {"type": "message", "user": user, "ts": ts, "text": text}
@@ -111,6 +141,42 @@ class FakeSlack:
             time.sleep(quiet - idle)
         raise AssertionError(f"Slack calls kept arriving for {timeout}s")
 
+    # --- fault switches -------------------------------------------------------------------------------------
+
+    def delay(self, method: str, seconds: float, match: Match | None = None, times: int | None = None) -> None:
+        """Answer calls of `method` (those `match` accepts; the first `times` of them) `seconds` late."""
+        with self._cond:
+            self._rules.append(_Rule("delay", method, match, seconds=seconds, times=times))
+
+    def hold(self, method: str, match: Match | None = None, times: int | None = None) -> None:
+        """Keep calls of `method` unanswered until `release()` (or until their client goes away)."""
+        with self._cond:
+            self._rules.append(_Rule("hold", method, match, times=times))
+
+    def fail(self, method: str, error: str = "internal_error", match: Match | None = None,
+             times: int | None = None) -> None:  # fmt: skip
+        """Answer calls of `method` with `{"ok": false, "error": error}` (recorded with status 500)."""
+        with self._cond:
+            self._rules.append(_Rule("fail", method, match, error=error, times=times))
+
+    def release(self) -> None:
+        """Remove every fault switch; held calls are answered now."""
+        with self._cond:
+            self._rules.clear()
+            self._released += 1
+            self._cond.notify_all()
+
+    def wait_paused(self, n: int, timeout: float = 20.0) -> list[Call]:
+        """Block until at least n calls were caught by a delay or hold rule."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.paused) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"waited {timeout}s for {n} delayed/held calls; got {len(self.paused)}")
+                self._cond.wait(left)
+            return list(self.paused)
+
     def message(self, channel: str, ts: str) -> dict[str, Any]:
         with self._cond:
             return next(m for m in self.messages.get(channel, []) if m["ts"] == ts)
@@ -139,12 +205,18 @@ class FakeSlack:
         for key in _JSON_FIELDS:
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
+        failed = self._apply_rules(req, method, params) if self._rules else None
+        if failed == "dropped":
+            return
         with self._cond:
             limited = method in self.rate_limit_once and method not in self._limited
             if limited:
                 self._limited.add(method)
-            status = 429 if limited else 200
-            answer = {"ok": False, "error": "ratelimited"} if limited else self._answer(method, params)
+            status = 429 if limited else 500 if failed else 200
+            if failed:
+                answer = {"ok": False, "error": failed}
+            else:
+                answer = {"ok": False, "error": "ratelimited"} if limited else self._answer(method, params)
             self.calls.append(Call(method, params, status))
             self._last_call = time.monotonic()
             self._cond.notify_all()
@@ -156,6 +228,31 @@ class FakeSlack:
             req.send_header("Retry-After", "0")
         req.end_headers()
         req.wfile.write(body)
+
+    def _apply_rules(self, req: BaseHTTPRequestHandler, method: str, params: dict[str, Any]) -> str | None:
+        """Waits out a delay or hold rule; returns "dropped" if the client left meanwhile, an error to answer
+        with for a fail rule, else None."""
+        with self._cond:
+            rule = next((r for r in self._rules if r.applies(method, params)), None)
+            if rule is None:
+                return None
+            if rule.times is not None:
+                rule.times -= 1
+            if rule.kind == "fail":
+                return rule.error
+            self.paused.append(Call(method, params))
+            self._cond.notify_all()
+            deadline = time.monotonic() + rule.seconds if rule.kind == "delay" else float("inf")
+            released = self._released
+            while True:
+                if _client_gone(req.connection):
+                    self.dropped.append(Call(method, params, status=0))
+                    self._cond.notify_all()
+                    return "dropped"
+                left = deadline - time.monotonic()
+                if left <= 0 or self._released != released:
+                    return None
+                self._cond.wait(min(0.05, left))
 
     def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -194,6 +291,15 @@ class FakeSlack:
     def _history(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         parents = [m for m in self.messages.get(p["channel"], []) if m.get("thread_ts", m["ts"]) == m["ts"]]
         return _window(parents, p, newest_first=True)
+
+
+def _client_gone(sock: socket.socket) -> bool:
+    """True when the peer closed the connection (it sends nothing more while it waits for our answer)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _window(messages: list[dict[str, Any]], p: dict[str, Any], newest_first: bool) -> list[dict[str, Any]]:

@@ -187,7 +187,8 @@ def test_a_rate_limited_post_is_retried_and_shown_once(make_bot: Callable[..., H
 def test_unsigned_requests_are_refused_and_health_is_reported(bot: Harness) -> None:
     event = bot.user_message(f"<@{BOT_USER}> {SOP_QUESTION}")
     assert bot.event(event, secret="not-the-secret").status == 401
-    assert bot.get("/healthz").status == 200 and json.loads(bot.get("/healthz").body) == {"ok": True}
+    for path in ("/livez", "/healthz"):
+        assert bot.get(path).status == 200 and json.loads(bot.get(path).body) == {"ok": True, "draining": False}
     assert bot.get("/elsewhere").status == 404
     bot.fake.wait_idle()
     assert bot.fake.of("chat.postMessage") == []

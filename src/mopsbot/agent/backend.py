@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -45,6 +47,11 @@ class TurnRequest:
     registry: ToolRegistry
     caller: CallerContext
     today: date = field(default_factory=date.today)
+    deadline: float | None = None  # time.monotonic() by which the turn must end; None: no budget
+
+    def time_left(self) -> float:
+        """Seconds until the turn's deadline (may be negative; infinite without a budget)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
 
 
 @dataclass
@@ -53,6 +60,7 @@ class BackendOutput:
     usage: dict[str, int] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # what the backend wants to find in history next turn
     guardrails: list[str] = field(default_factory=list)
+    outcome: str = "ok"  # "partial": the turn budget ran out before the backend finished
 
 
 class Backend(Protocol):

@@ -57,19 +57,26 @@ def make_backend(
 
 
 def open_metrics(settings: Settings) -> MetricsEngine:
-    """The semantic layer over the configured warehouse; the warehouse is opened (read-only) on first use."""
-    return MetricsEngine(settings.tools_dir / "metrics.yaml", settings.resolved_warehouse_path, settings.today)
+    """The semantic layer over the configured warehouse: nothing reads the warehouse until a question needs it,
+    then each question opens it read-only, bounded by the tool timeout, and closes it."""
+    return MetricsEngine(
+        settings.tools_dir / "metrics.yaml",
+        settings.resolved_warehouse_path,
+        settings.today,
+        timeout_s=settings.tool_timeout_s,
+        lazy=True,
+    )
 
 
 def open_predictions(settings: Settings, metrics: MetricsEngine, store: Store | None = None) -> Predictions:
     """The model registry: cards in tools/models/, artifacts in <data_dir>/models, entities read through the
-    metrics engine's read-only warehouse connection."""
+    metrics engine's warehouse (read-only, per call, with its timeout)."""
     ledger = AuditLedger(store) if store is not None else None
-    return Predictions(settings.tools_dir / "models", settings.data_dir / "models", metrics.cursor, ledger)
+    return Predictions(settings.tools_dir / "models", settings.data_dir / "models", metrics.warehouse, ledger)
 
 
 def open_approvals(settings: Settings, store: Store) -> Approvals:
-    """The Approvals facade for these settings: policy, handlers, ticketing webhook, signing key."""
+    """The Approvals facade for these settings: policy, handlers, ticketing webhook, signing key, execution lease."""
     token = settings.ticketing_token.get_secret_value() if settings.ticketing_token else None
     key = settings.signing_key.get_secret_value() if settings.signing_key else None
     return build_approvals(
@@ -78,6 +85,7 @@ def open_approvals(settings: Settings, store: Store) -> Approvals:
         settings.data_dir,
         ticketing(settings.ticketing_webhook_url, token),
         key,
+        execution_lease_s=settings.execution_lease_s,
     )
 
 
@@ -113,4 +121,6 @@ def build_agent(
             "predictions": open_predictions(settings, metrics, store),
             "today": settings.today or date.today(),
         },
+        turn_budget_s=settings.turn_budget_s,
+        tool_timeout_s=settings.tool_timeout_s,
     )

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
+import math
+import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -19,13 +24,22 @@ from mopsbot.agent.turn import PendingActionRecord, ToolCallRecord, TurnRecord
 from mopsbot.approvals import Approvals
 from mopsbot.audit import record
 from mopsbot.caller import CallerContext
-from mopsbot.errors import UserFacingError, reference_id
+from mopsbot.errors import DependencyUnavailable, UserFacingError, reference_id
 from mopsbot.injection import addresses_ai, asks_to_decide, flagged_strings
+from mopsbot.observability import metrics
+from mopsbot.observability.logs import log_context
 from mopsbot.store.db import Store
 from mopsbot.tools.base import ToolContext, ToolDeps, ToolResult, WriteProposal
-from mopsbot.tools.registry import ToolRegistry, describe_validation_error
+from mopsbot.tools.registry import Tool, ToolRegistry, describe_validation_error
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The dependency a tool waits on, by tool family (the module a tool is defined in: mopsbot.tools.<family>);
+# families not listed use the bot's own state store. Each dependency gets its own small thread pool.
+DEPENDENCY_OF_FAMILY = {"knowledge": "knowledge", "metrics": "warehouse", "predictions": "warehouse"}
+DEPENDENCY_NAMES = {"knowledge": "the knowledge index", "warehouse": "the warehouse", "store": "the state store"}
+BULKHEAD_WAIT_S = 0.5  # how long a call waits for a free thread of its dependency's pool before failing
 
 APPROVAL_STATEMENT = (
     "I can't approve or run anything myself, and nobody can skip approval. What I will do: prepare the change "
@@ -34,6 +48,40 @@ APPROVAL_STATEMENT = (
     "drafted or submitted it) clicks Approve or Reject in the thread, and only then does it run, once, exactly as "
     "shown. If you want a change, ask for the change itself and I'll file it for approval."
 )
+
+
+class _Saturated(Exception):
+    """Every thread of a dependency's pool is busy, typically each stuck on the same hung dependency."""
+
+
+class _Hung(Exception):
+    """A call did not finish within its timeout; it keeps its pool thread until it returns."""
+
+
+class Bulkhead:
+    """A small thread pool for one dependency: when the dependency hangs it holds only these threads, and
+    further calls to it fail within BULKHEAD_WAIT_S instead of queueing behind the stuck ones."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self._slots = threading.BoundedSemaphore(size)
+        self._pool = ThreadPoolExecutor(size, thread_name_prefix=f"mopsbot-{name}")
+
+    def run(self, fn: Callable[[], T], timeout: float) -> T:
+        """fn() on a pool thread, in the caller's log context. Raises _Saturated, _Hung or what fn raised."""
+        if not self._slots.acquire(timeout=max(0.0, min(BULKHEAD_WAIT_S, timeout))):
+            raise _Saturated
+        try:
+            future = self._pool.submit(contextvars.copy_context().run, fn)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        try:
+            return future.result(timeout=max(0.0, timeout))
+        except TimeoutError:
+            if future.done():  # fn itself raised TimeoutError
+                raise
+            raise _Hung from None
 
 
 @dataclass
@@ -53,6 +101,8 @@ class _Executor:
     provenance: list[str] = field(default_factory=list)
     guardrails: list[str] = field(default_factory=list)
     tables: list[dict[str, Any]] = field(default_factory=list)  # metric results, for surfaces to show as tables
+    deadline: float = math.inf  # time.monotonic() by which the turn must end
+    references: list[str] = field(default_factory=list)  # reference ids shown to the user in this turn
 
     def call(self, name: str, arguments: dict[str, Any] | str | None) -> ToolOutcome:
         start = time.perf_counter()
@@ -61,8 +111,17 @@ class _Executor:
             outcome = self._call(name, arguments)
             return outcome
         finally:
-            self.tools_ms += (time.perf_counter() - start) * 1e3
+            seconds = time.perf_counter() - start
+            self.tools_ms += seconds * 1e3
+            metrics.TOOL_SECONDS.labels(self._label(name)).observe(seconds)
             self._audit(name, arguments, outcome)
+
+    def _label(self, name: str) -> str:
+        """The tool's name as a metric label; names the model made up are one label, not one each."""
+        return name if self.agent.registry.get(name) else "unknown"
+
+    def _count(self, name: str, outcome: str) -> None:
+        metrics.TOOL_CALLS.labels(self._label(name), outcome).inc()
 
     def _audit(self, name: str, arguments: Any, outcome: ToolOutcome | None) -> None:
         """Every tool call goes into the audit chain: the tool, a hash of its arguments, ok or not, the turn."""
@@ -86,30 +145,68 @@ class _Executor:
         if note not in self.provenance:
             self.provenance.append(note)
 
-    def _fail(self, name: str, args: dict[str, Any], error: str, kind: str = "unknown") -> ToolOutcome:
+    def _fail(
+        self, name: str, args: dict[str, Any], error: str, kind: str = "unknown", outcome: str = "error"
+    ) -> ToolOutcome:
+        self._count(name, outcome)
         self.calls.append(ToolCallRecord(name, args, False, error, kind, error))
         return ToolOutcome(name, False, error, error=error)
+
+    def _referenced(self, outcome: str, what: str, extra: dict[str, Any]) -> str:
+        """A reference id for a failure the user is told about: counted, logged with it, kept for the turn log."""
+        ref = reference_id()
+        self.references.append(ref)
+        metrics.ERRORS.labels(f"tool_{outcome}").inc()
+        log.warning("%s (%s)", what, ref, extra={"reference": ref, "error_kind": f"tool_{outcome}", **extra})
+        return ref
+
+    def _run(self, tool: Tool, ctx: ToolContext, args: Any) -> ToolResult | WriteProposal:
+        """The tool in its dependency's bulkhead, with the smaller of the tool timeout and the turn's time left.
+        Raises DependencyUnavailable (with a reference id) when the dependency does not answer in time."""
+        dependency = self.agent.dependency_of(tool)
+        timeout = min(self.agent.tool_timeout_s, self.deadline - time.monotonic())
+        extra = {"tool": tool.name, "dependency": dependency, "timeout_s": round(timeout, 2)}
+        if timeout <= 0:
+            ref = self._referenced("no_time", f"no time left in the turn for {tool.name}", extra)
+            raise DependencyUnavailable(
+                f"there was no time left in this turn to run {tool.name} (reference {ref})", ref
+            )
+        try:
+            return self.agent.bulkhead(dependency).run(lambda: tool.fn(ctx, args), timeout)
+        except (_Saturated, _Hung) as err:
+            failure = "busy" if isinstance(err, _Saturated) else "timeout"
+            ref = self._referenced(failure, f"tool {tool.name}: {dependency} {failure}", extra)
+            what = DEPENDENCY_NAMES.get(dependency, dependency)
+            raise DependencyUnavailable(f"{what} is not answering (reference {ref})", ref) from None
 
     def _call(self, name: str, arguments: dict[str, Any] | str | None) -> ToolOutcome:
         registry = self.agent.registry
         tool = registry.get(name)
         raw_args = arguments if isinstance(arguments, dict) else {"_raw": arguments}
         if tool is None:
-            return self._fail(name, raw_args, f"unknown tool {name!r}; available: {', '.join(registry.names())}")
+            error = f"unknown tool {name!r}; available: {', '.join(registry.names())}"
+            return self._fail(name, raw_args, error, outcome="invalid")
         try:
             args = tool.parse(arguments)
         except (ValidationError, ValueError) as err:
-            return self._fail(name, raw_args, f"invalid arguments: {describe_validation_error(err)}", tool.kind)
+            error = f"invalid arguments: {describe_validation_error(err)}"
+            return self._fail(name, raw_args, error, tool.kind, "invalid")
         shown = args.model_dump(mode="json")
         ctx = ToolContext(ToolDeps(caller=self.caller, knowledge=self.agent.knowledge, **self.agent.tool_deps))
         try:
-            result = tool.fn(ctx, args)
+            result = self._run(tool, ctx, args)
+        except DependencyUnavailable as err:
+            return self._fail(name, shown, str(err), tool.kind, "unavailable")
         except UserFacingError as err:
             return self._fail(name, shown, str(err), tool.kind)
         except Exception:
             ref = reference_id()
-            log.exception("tool %s failed (%s)", name, ref)
-            return self._fail(name, shown, f"the {name} tool failed unexpectedly (reference {ref})", tool.kind)
+            self.references.append(ref)
+            metrics.ERRORS.labels("tool_failed").inc()
+            log.exception("tool %s failed (%s)", name, ref, extra={"reference": ref, "tool": name})
+            return self._fail(
+                name, shown, f"the {name} tool failed unexpectedly (reference {ref})", tool.kind, "failed"
+            )
         if isinstance(result, WriteProposal):
             try:
                 return self._propose(name, shown, result)
@@ -117,8 +214,11 @@ class _Executor:
                 return self._fail(name, shown, str(err), "write")
             except Exception:
                 ref = reference_id()
-                log.exception("proposing %s failed (%s)", name, ref)
-                return self._fail(name, shown, f"the {name} proposal could not be stored (reference {ref})", "write")
+                self.references.append(ref)
+                metrics.ERRORS.labels("proposal_failed").inc()
+                log.exception("proposing %s failed (%s)", name, ref, extra={"reference": ref, "tool": name})
+                error = f"the {name} proposal could not be stored (reference {ref})"
+                return self._fail(name, shown, error, "write", "failed")
         assert isinstance(result, ToolResult)
         flagged = [p for p in result.data.get("passages", []) if p.get("contains_instruction_like_text")]
         for passage in flagged:
@@ -130,6 +230,7 @@ class _Executor:
         if "rows" in result.data and "columns" in result.data:
             self.tables.append({"tool": name, **result.data})
         self.calls.append(ToolCallRecord(name, shown, result.ok, result.summary, "read"))
+        self._count(name, "ok" if result.ok else "error")
         return ToolOutcome(name, result.ok, result.summary, result.data, result.citations)
 
     def _propose(self, name: str, args: dict[str, Any], proposal: WriteProposal) -> ToolOutcome:
@@ -167,6 +268,7 @@ class _Executor:
         )
         self.pending.append(record)
         self.calls.append(ToolCallRecord(name, args, True, summary, "write"))
+        self._count(name, "proposed")
         pending = {
             "id": action.id,
             "status": "pending",
@@ -194,7 +296,19 @@ class Agent:
         approvals: Approvals,
         knowledge: Any = None,
         tool_deps: dict[str, Any] | None = None,
+        turn_budget_s: float = 90.0,
+        tool_timeout_s: float = 20.0,
+        pool_size: int = 4,
+        dependencies: Mapping[str, str] | None = None,
     ) -> None:
+        """`dependencies` maps tool families to the dependency they wait on (default DEPENDENCY_OF_FAMILY);
+        each dependency's tools run in a pool of `pool_size` threads."""
+        self.turn_budget_s = turn_budget_s
+        self.tool_timeout_s = tool_timeout_s
+        self.pool_size = pool_size
+        self.dependencies = dict(DEPENDENCY_OF_FAMILY if dependencies is None else dependencies)
+        self._bulkheads: dict[str, Bulkhead] = {}
+        self._bulkheads_lock = threading.Lock()
         self.store = store
         self.tool_deps = {"store": store, **(tool_deps or {})}
         self.registry = registry
@@ -203,6 +317,16 @@ class Agent:
         self.approval_policy = approvals.policy
         self.knowledge = knowledge
         self.conversations = ConversationStore(store)
+
+    def dependency_of(self, tool: Tool) -> str:
+        """The dependency a tool waits on, from its family (the module it is defined in)."""
+        return self.dependencies.get(tool.fn.__module__.rpartition(".")[2], "store")
+
+    def bulkhead(self, dependency: str) -> Bulkhead:
+        with self._bulkheads_lock:
+            if dependency not in self._bulkheads:
+                self._bulkheads[dependency] = Bulkhead(dependency, self.pool_size)
+            return self._bulkheads[dependency]
 
     def run_tool(
         self, name: str, arguments: dict[str, Any], caller: CallerContext, thread_id: str, note: str
@@ -214,8 +338,10 @@ class Agent:
         """
         turn_id = uuid.uuid4().hex
         conversation_id = self.conversations.conversation_id(caller, thread_id)
-        executor = _Executor(self, caller, conversation_id, thread_id, turn_id=turn_id)
-        outcome = executor.call(name, arguments)
+        deadline = time.monotonic() + self.turn_budget_s
+        executor = _Executor(self, caller, conversation_id, thread_id, turn_id=turn_id, deadline=deadline)
+        with log_context(turn_id=turn_id):
+            outcome = executor.call(name, arguments)
         record = TurnRecord(
             turn_id=turn_id,
             conversation_id=conversation_id,
@@ -229,14 +355,36 @@ class Agent:
         return record
 
     def run_turn(self, message: str, caller: CallerContext, thread_id: str | None = None) -> TurnRecord:
-        """Answer one message in a thread. Raises UserFacingError (e.g. the LLM is down) with a clear message."""
+        """Answer one message in a thread within the turn budget. Raises UserFacingError (e.g. the LLM is down;
+        a DependencyUnavailable carries a reference id) with a clear message."""
         start = time.perf_counter()
         turn_id = uuid.uuid4().hex
         thread_id = thread_id or f"local-{turn_id[:12]}"
-        conversation_id = self.conversations.conversation_id(caller, thread_id)
+        deadline = time.monotonic() + self.turn_budget_s
+        executor = _Executor(self, caller, "", thread_id, turn_id=turn_id, deadline=deadline)
+        outcome = "failed"
+        with log_context(turn_id=turn_id):
+            try:
+                record, outcome = self._answer(message, executor, start)
+                return record
+            except DependencyUnavailable as err:
+                outcome = "error"
+                executor.references.append(err.reference)
+                raise
+            except UserFacingError:
+                outcome = "error"
+                raise
+            except Exception:
+                metrics.ERRORS.labels("turn_failed").inc()
+                raise
+            finally:
+                self._observe(executor, outcome, time.perf_counter() - start)
+
+    def _answer(self, message: str, executor: _Executor, start: float) -> tuple[TurnRecord, str]:
+        caller, thread_id, turn_id = executor.caller, executor.thread_id, executor.turn_id
+        conversation_id = executor.conversation_id = self.conversations.conversation_id(caller, thread_id)
         history = self.conversations.load(conversation_id)
         self.conversations.append(conversation_id, "user", message, user_id=caller.user_id, turn_id=turn_id)
-        executor = _Executor(self, caller, conversation_id, thread_id, turn_id=turn_id)
         if addresses_ai(message):
             executor.note_source("the user's message")
         request = TurnRequest(
@@ -245,6 +393,7 @@ class Agent:
             registry=self.registry,
             caller=caller,
             today=self.tool_deps.get("today") or date.today(),
+            deadline=executor.deadline,
         )
         if asks_to_decide(message):
             output = BackendOutput(APPROVAL_STATEMENT, guardrails=["asked to approve or bypass policy: explained"])
@@ -269,7 +418,27 @@ class Agent:
         total = (time.perf_counter() - start) * 1e3
         record.timings_ms = {"total": round(total, 2), "tools": round(executor.tools_ms, 2)}
         self._remember(conversation_id, record, executor, output.state)
-        return record
+        return record, output.outcome
+
+    def _observe(self, executor: _Executor, outcome: str, seconds: float) -> None:
+        """Turn metrics and the turn's log line: ids, figures and outcomes, never the message or the answer."""
+        metrics.TURNS.labels(self.backend.name, outcome).inc()
+        metrics.TURN_SECONDS.labels(self.backend.name).observe(seconds)
+        fields = {
+            "turn_id": executor.turn_id,
+            "conversation_id": executor.conversation_id or None,
+            "thread_id": executor.thread_id,
+            "channel_id": executor.caller.channel_id,
+            "user_id": executor.caller.user_id,
+            "backend": self.backend.name,
+            "outcome": outcome,
+            "latency_ms": round(seconds * 1e3, 1),
+            "tools": [{"tool": c.name, "ok": c.ok} for c in executor.calls],
+            "pending_actions": [p.id for p in executor.pending],
+            "references": executor.references,
+        }
+        level = logging.INFO if outcome in ("ok", "partial") else logging.WARNING
+        log.log(level, "turn %s %s in %.0f ms", executor.turn_id, outcome, seconds * 1e3, extra=fields)
 
     def _remember(self, conversation_id: str, record: TurnRecord, executor: _Executor, state: dict[str, Any]) -> None:
         """The assistant's message in the thread's history, with what the next turn needs to know."""

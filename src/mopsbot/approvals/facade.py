@@ -5,7 +5,9 @@ decisions turned off; unknown action; a stored row that no longer matches its se
 (by the audit chain, not only the row); expired; any requester deciding; an approval policy that changed the
 route since proposal; an actor outside the sealed approver groups (nobody when none is configured); a rejection
 without a reason; an action its handler says is not ready. One conditional UPDATE from `pending` picks the single
-winner, which re-verifies the envelope and executes the sealed payload once under a unique idempotency key.
+winner, which re-verifies the envelope and executes the sealed payload once under a unique idempotency key, owning
+the execution under a lease. An execution a crash left `running` past its lease is resumed with the same key (by
+an approver, or by the sweeper when its executor is idempotent) or failed visibly: see `resume` and `recover`.
 """
 
 from __future__ import annotations
@@ -43,11 +45,20 @@ from mopsbot.approvals.envelope import (
     envelope_hash,
     envelope_of,
     groups_of,
+    sealed_envelope,
     sha256,
     sign,
     verify,
 )
-from mopsbot.approvals.handlers import ActionHandler, NotReady, Proposal
+from mopsbot.approvals.executions import (
+    SWEEPER,
+    ExecutionLedger,
+    NothingToResume,
+    Recovered,
+    StillRunning,
+    TakenOver,
+)
+from mopsbot.approvals.handlers import ActionHandler, NotReady, Proposal, is_resumable, run_executor
 from mopsbot.approvals.policy import ApprovalPolicy
 from mopsbot.audit import record, redact_text
 from mopsbot.store.db import Store
@@ -63,7 +74,8 @@ def _aware(ts: datetime) -> datetime:
 
 
 class Approvals:
-    """Pending actions end to end. `handlers` maps an action kind to its effects."""
+    """Pending actions end to end. `handlers` maps an action kind to its effects; an execution runs under a lease
+    of `execution_lease_s` seconds, owned by this instance (`executions.owner`)."""
 
     def __init__(
         self,
@@ -71,11 +83,13 @@ class Approvals:
         policy: ApprovalPolicy,
         handlers: Mapping[str, ActionHandler],
         signing_key: str | None = None,
+        execution_lease_s: float = 300.0,
     ) -> None:
         self.store = store
         self.policy = policy
         self.handlers = dict(handlers)
         self._key = signing_key
+        self.executions = ExecutionLedger(store, timedelta(seconds=execution_lease_s))
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move time forward here
 
     # --- proposing -----------------------------------------------------------------------------------------
@@ -309,29 +323,7 @@ class Approvals:
         if sealed.expires_at <= now:
             self._expire(action_id, now)
             raise ActionExpired(f"action {action_id} expired at {sealed.expires_at:%Y-%m-%d %H:%M} UTC")
-        if actor in sealed.requesters:
-            raise SelfApprovalRefused(
-                "you requested this action or shaped it (requesters: "
-                f"{', '.join(self.policy.name(r) for r in sealed.requesters)}), so you cannot decide it; another "
-                "approver must"
-            )
-        current = self.policy.approver_groups(sealed.kind, sealed.risk)
-        if set(current) != set(sealed.approver_groups):
-            raise PolicyChanged(
-                "the approval policy for this action changed since it was proposed "
-                f"(then: {', '.join(sealed.approver_groups) or 'nobody'}; now: {', '.join(current) or 'nobody'}); "
-                "propose it again"
-            )
-        groups = sealed.approver_groups
-        if decision == "approve" and not groups:
-            raise NotAuthorized(
-                f"no approver group is configured for {sealed.kind} at {sealed.risk} risk, so nobody can approve it"
-            )
-        if not self.policy.in_any(actor, groups):
-            needed = " or ".join(groups) or "an approver group (none is configured)"
-            raise NotAuthorized(
-                f"{self.policy.name(actor)} is not in {needed}, which decides {sealed.kind} at {sealed.risk} risk"
-            )
+        self._authorize(sealed, actor, "decide", approving=decision == "approve")
         if decision == "reject" and not reason:
             raise ReasonRequired("a rejection needs a reason")
         handler = self.handlers.get(sealed.kind)
@@ -353,7 +345,33 @@ class Approvals:
                 handler.on_closed(sealed, "rejected", actor, reason)
             self._outcome_event(sealed, f"{name} rejected {sealed.summary!r}: {reason}")
             return DecisionResult(action_id, "rejected", actor, now, decided_by_name=name)
-        return self._execute_once(action_id, handler, actor, now)
+        return self._run(action_id, handler, 1, approver=actor, actor=actor, decided_at=now)
+
+    def _authorize(self, sealed: SealedAction, actor: str, verb: str, *, approving: bool = True) -> None:
+        """Refuse requesters, a changed route and anyone outside the sealed approver groups (decide and resume)."""
+        if actor in sealed.requesters:
+            raise SelfApprovalRefused(
+                "you requested this action or shaped it (requesters: "
+                f"{', '.join(self.policy.name(r) for r in sealed.requesters)}), so you cannot {verb} it; another "
+                "approver must"
+            )
+        current = self.policy.approver_groups(sealed.kind, sealed.risk)
+        if set(current) != set(sealed.approver_groups):
+            raise PolicyChanged(
+                "the approval policy for this action changed since it was proposed "
+                f"(then: {', '.join(sealed.approver_groups) or 'nobody'}; now: {', '.join(current) or 'nobody'}); "
+                "propose it again"
+            )
+        groups = sealed.approver_groups
+        if approving and not groups:
+            raise NotAuthorized(
+                f"no approver group is configured for {sealed.kind} at {sealed.risk} risk, so nobody can approve it"
+            )
+        if not self.policy.in_any(actor, groups):
+            needed = " or ".join(groups) or "an approver group (none is configured)"
+            raise NotAuthorized(
+                f"{self.policy.name(actor)} is not in {needed}, which decides {sealed.kind} at {sealed.risk} risk"
+            )
 
     def _closed(self, row: PendingAction, closing: AuditEvent | None) -> DecisionRefused:
         if row.status == "expired" or (closing is not None and closing.event == "action.expired"):
@@ -370,7 +388,8 @@ class Approvals:
         self, action_id: str, status: str, actor: str, now: datetime, reason: str | None, via: str,
         os_user: str | None, sealed_hash: str,
     ) -> bool:  # fmt: skip
-        """One conditional UPDATE from `pending`: True for the single caller that changed the row."""
+        """One conditional UPDATE from `pending`: True for the single caller that changed the row. An approval
+        opens its execution in the same transaction, so no crash leaves an approved action without one."""
         with self.store.session() as s:
             changed = s.execute(
                 update(PendingAction)
@@ -378,6 +397,8 @@ class Approvals:
                 .values(status=status, decided_by=actor, decided_at=now, decision_reason=reason)
             ).rowcount
             if changed == 1:
+                if status == "approved":
+                    self.executions.open(s, action_id, now)
                 record(
                     s,
                     actor=actor,
@@ -410,13 +431,16 @@ class Approvals:
         if handler is not None:
             handler.on_closed(sealed, status, "system", status)
 
-    def _execute_once(self, action_id: str, handler: ActionHandler | None, actor: str, now: datetime) -> DecisionResult:
-        key = f"exec:{action_id}"
-        try:
-            with self.store.session() as s:
-                s.add(ActionExecution(action_id=action_id, idempotency_key=key, status="running", started_at=now))
-        except IntegrityError:  # another process holds the key: it executes, not us
-            raise AlreadyDecided(f"action {action_id} is already being executed") from None
+    def _run(
+        self, action_id: str, handler: ActionHandler | None, attempt: int, *, approver: str, actor: str,
+        decided_at: datetime,
+    ) -> DecisionResult:  # fmt: skip
+        """Re-verify the sealed envelope and run the executor under the execution's key; record the outcome once.
+
+        `approver` approved the action; `actor` runs this attempt (the approver, or whoever resumed it).
+        Raises TakenOver when another process took the execution over while this run was past its lease.
+        """
+        key = self.executions.key_of(action_id)
         result: dict[str, Any] | None = None
         error: str | None = None
         sealed: SealedAction | None = None
@@ -425,41 +449,146 @@ class Approvals:
                 row = s.get(PendingAction, action_id)
                 assert row is not None
                 sealed = verify(s, row, self._key)
-            sealed = SealedAction(**{**sealed.__dict__, "decided_by": actor})
+            sealed = SealedAction(**{**sealed.__dict__, "decided_by": approver})
             if handler is None:
                 error = f"no executor is configured for {sealed.kind} actions"
             else:
-                result = handler.execute(sealed)
+                result = run_executor(handler, sealed, key)
         except EnvelopeMismatch as err:
             error = str(err)
-        except Exception as err:  # the failure is recorded and reported; the action never re-runs
+        except Exception as err:  # the failure is recorded and reported; a failed execution is never re-run
             log.exception("executor for action %s failed", action_id)
             error = redact_text(f"{type(err).__name__}: {err}")
-        status = "executed" if error is None else "failed"
-        with self.store.session() as s:
-            execution = s.scalars(select(ActionExecution).where(ActionExecution.idempotency_key == key)).one()
-            execution.status = "succeeded" if error is None else "failed"
-            execution.result = result
-            execution.error = error
-            execution.finished_at = datetime.now(UTC)
-            s.execute(update(PendingAction).where(PendingAction.id == action_id).values(status=status))
-            record(
-                s,
-                actor=actor,
-                event=f"action.{status}",
-                subject_type="pending_action",
-                subject_id=action_id,
-                data={"result": result, "error": error},
+        if not self.executions.finish(action_id, attempt, actor, result, error):
+            raise TakenOver(
+                f"action {action_id} ran past its execution lease and another process took it over; that run "
+                "records the outcome"
             )
-        name = self.policy.name(actor)
+        status = "executed" if error is None else "failed"
+        name = self.policy.name(approver)
         if sealed is not None:
             outcome = (
                 f"{name} approved {sealed.summary!r}; it ran once: {canonical_json(result or {})}"
                 if error is None
                 else f"{name} approved {sealed.summary!r} but it failed: {error}"
             )
+            if attempt > 1:
+                outcome += f" (resumed by {self.policy.name(actor)} after an interrupted run)"
             self._outcome_event(sealed, outcome)
-        return DecisionResult(action_id, status, actor, now, result, error, name)
+        return DecisionResult(action_id, status, approver, decided_at, result, error, name)
+
+    # --- recovering interrupted executions -----------------------------------------------------------------
+
+    def resume(
+        self, action_id: str, actor: str, *, via: Via = "slack", os_user: str | None = None, now: datetime | None = None
+    ) -> DecisionResult:
+        """Finish an approved action whose execution a crash left `running` past its lease: take it over, re-verify
+        the envelope and run the executor with the same idempotency key. Allowed to the action's approvers as for a
+        decision. Raises a DecisionRefused subclass (NothingToResume, StillRunning, TakenOver, SelfApprovalRefused,
+        NotAuthorized, PayloadTampered, ...); every refusal is audited."""
+        if via == "cli" and os_user is None:
+            os_user = _os_user()
+        actor = canonical_user(actor)
+        try:
+            return self._resume(action_id, actor, now or self.clock(), {"via": via, "os_user": os_user}, person=True)
+        except DecisionRefused as err:
+            self._audit_refusal(action_id, actor, "resume", via, os_user, str(err))
+            raise
+        except EnvelopeMismatch as err:
+            self._audit_refusal(action_id, actor, "resume", via, os_user, str(err))
+            raise PayloadTampered(str(err)) from None
+
+    def _resume(
+        self, action_id: str, actor: str, now: datetime, context: dict[str, Any], *, person: bool
+    ) -> DecisionResult:
+        via = context["via"]
+        if person and via in ("cli", "terminal") and not self.policy.allow_cli_decisions:
+            raise SurfaceNotAllowed(
+                f"decisions from the {via} are turned off (approvals.allow_cli_decisions: false); resume in the thread"
+            )
+        with self.store.session() as s:
+            row = s.get(PendingAction, action_id)
+            if row is None:
+                raise ActionNotFound(f"no pending action {action_id}")
+            sealed = verify(s, row, self._key)
+            approval = s.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.subject_type == "pending_action",
+                    AuditEvent.subject_id == action_id,
+                    AuditEvent.event == "action.approved",
+                )
+            ).first()
+            status, decided_at = row.status, row.decided_at
+        if person:
+            self._authorize(sealed, actor, "resume")
+        execution = self.executions.get(action_id)
+        if execution is None or approval is None:
+            raise NothingToResume(f"nothing to resume: action {action_id} is {status} and never ran")
+        if execution.status != "running":
+            raise NothingToResume(f"nothing to resume: the execution of action {action_id} already {execution.status}")
+        if self.executions.lease_end(execution) >= now:
+            raise StillRunning(
+                f"action {action_id} is still running on {execution.owner or 'an unknown process'} until "
+                f"{self.executions.lease_end(execution):%Y-%m-%d %H:%M:%S} UTC; resume it after that if it is stuck"
+            )
+        attempt = self.executions.take_over(execution, actor, now, context)
+        if attempt is None:
+            raise TakenOver(f"action {action_id} was just resumed by another process")
+        return self._run(
+            action_id,
+            self.handlers.get(sealed.kind),
+            attempt,
+            approver=approval.actor,
+            actor=actor,
+            decided_at=_aware(decided_at) if decided_at else now,
+        )
+
+    def recover(self, now: datetime | None = None) -> list[Recovered]:
+        """Finish every execution a crash left `running` past its lease (the `serve` sweeper calls this).
+
+        One whose executor is idempotent (`resumable`) is resumed as mopsbot-sweeper with the same key. Any other,
+        or one whose stored row no longer matches its envelope, is marked failed with its action, the error saying
+        it was interrupted and may have partly run: a person checks the target system and proposes it again, since
+        repeating it blindly could do it twice. Executions within their lease are left alone. Returns what it
+        finished (with the thread to tell); one that a person or another replica took first is left out.
+        """
+        now = now or self.clock()
+        return [done for execution in self.executions.stuck(now) if (done := self._recover(execution, now))]
+
+    def _recover(self, execution: ActionExecution, now: datetime) -> Recovered | None:
+        action_id = execution.action_id
+        with self.store.session() as s:
+            row = s.get(PendingAction, action_id)
+            assert row is not None
+            try:
+                sealed: SealedAction | None = verify(s, row, self._key)
+                why = None
+            except EnvelopeMismatch as err:
+                sealed, why = None, str(err)
+            try:
+                envelope = sealed_envelope(s, action_id)
+            except EnvelopeMismatch:
+                envelope = {}
+            kind = str(envelope.get("kind") or row.kind)
+        thread = {"action_id": action_id, "kind": kind, "channel_id": envelope.get("channel_id"),
+                  "thread_ts": envelope.get("thread_ts")}  # fmt: skip
+        if sealed is not None and is_resumable(self.handlers.get(sealed.kind)):
+            try:
+                result = self._resume(action_id, SWEEPER, now, {"via": "sweeper"}, person=False)
+            except (DecisionRefused, EnvelopeMismatch) as err:  # a person or another replica got there first
+                log.info("not resuming action %s: %s", action_id, type(err).__name__)
+                return None
+            text = "completed" if result.status == "executed" else f"failed: {result.error}"
+            return Recovered(**thread, status=result.status, message=f"Resumed after an interrupted run; {text}")
+        why = why or (
+            f"interrupted while running on {execution.owner or 'an unknown process'}; a {kind} action is not safe to "
+            "re-run automatically and may have partly run: check it, then propose it again"
+        )
+        if not self.executions.abandon(execution, SWEEPER, now, why):
+            return None
+        if sealed is not None:
+            self._outcome_event(sealed, f"{sealed.summary!r} was approved but did not finish: {why}")
+        return Recovered(**thread, status="failed", message=f"Execution failed: {why}")
 
     def _outcome_event(self, action: SealedAction, text: str) -> None:
         """Put the outcome in the action's conversation so the agent sees it next turn."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -59,3 +59,29 @@ class ActionHandler(Protocol):
     def on_closed(self, action: SealedAction, status: str, actor: str, reason: str | None) -> None:
         """Keep domain records in step with a rejected, expired or superseded action."""
         ...
+
+
+@runtime_checkable
+class IdempotentHandler(ActionHandler, Protocol):
+    """A handler whose `execute` also takes the execution's idempotency key: run again with the same key (a resume
+    after a crash), it returns the first run's result and writes nothing twice. Declaring `resumable` (True or
+    False) is what marks it; True lets the sweeper re-run an interrupted execution without a person.
+    """
+
+    resumable: bool
+
+    def execute(self, action: SealedAction, key: str | None = None) -> dict[str, Any]:
+        """Carry out the verified action once per `key`; a repeat with the same key returns the first result."""
+        ...
+
+
+def run_executor(handler: ActionHandler, action: SealedAction, key: str) -> dict[str, Any]:
+    """Execute `action`, passing the idempotency key to a handler that takes one (older handlers do not)."""
+    if isinstance(handler, IdempotentHandler):
+        return handler.execute(action, key)
+    return handler.execute(action)
+
+
+def is_resumable(handler: ActionHandler | None) -> bool:
+    """True when the handler says an interrupted execution may be re-run with its key without a person."""
+    return isinstance(handler, IdempotentHandler) and handler.resumable is True

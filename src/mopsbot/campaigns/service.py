@@ -90,7 +90,12 @@ def list_campaigns(store: Store, status: str | None = None) -> list[dict[str, An
 
 
 class CampaignConfigHandler:
-    """Effects of a campaign_config action: the draft is marked submitted; approval writes the next version."""
+    """Effects of a campaign_config action: the draft is marked submitted; approval writes the next version.
+
+    Idempotent per action (a version row's action_id is unique), so an interrupted run may be resumed unattended.
+    """
+
+    resumable = True
 
     def __init__(self, store: Store, export_dir: Path) -> None:
         self.store = store
@@ -106,8 +111,12 @@ class CampaignConfigHandler:
     def check(self, action: Any) -> None:
         return None
 
-    def execute(self, action: Any) -> dict[str, Any]:
-        """The sealed config, exactly, as a new version: a unique (campaign, version) row, a file never overwritten."""
+    def execute(self, action: Any, key: str | None = None) -> dict[str, Any]:
+        """The sealed config, exactly, as a new version: a unique (campaign, version) row, a file never overwritten.
+        Run again for the same action (`key` is its execution's), it returns the version written the first time."""
+        written = self._written(action.id)
+        if written is not None:
+            return written
         approved = action.payload
         config = approved["config"]
         name = str(config["name"])
@@ -117,10 +126,11 @@ class CampaignConfigHandler:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         folder = self.export_dir / name
         folder.mkdir(parents=True, exist_ok=True)
+        floor = 1
         for _ in range(20):  # another approver may take the same number at the same moment: the unique key decides
             with self.store.session() as s:
                 taken = s.scalar(select(func.max(CampaignVersion.version)).where(CampaignVersion.campaign == name)) or 0
-            version = taken + 1
+            version = max(taken + 1, floor)
             path = folder / f"v{version}.yaml"
             try:
                 with self.store.session() as s:
@@ -134,8 +144,25 @@ class CampaignConfigHandler:
                         draft.version = version
                 return {"campaign": name, "version": version, "path": str(path), "config_sha256": digest}
             except IntegrityError:
-                continue
+                written = self._written(action.id)
+                if written is not None:  # a concurrent run of this same action got there first
+                    return written
+            except FileExistsError:  # another action's run crashed between its file and its row: leave that file be
+                floor = version + 1
         raise RuntimeError(f"could not allocate a version of {name}")
+
+    def _written(self, action_id: str) -> dict[str, Any] | None:
+        """The version an earlier run of this action wrote, as that run returned it."""
+        with self.store.session() as s:
+            row = s.scalars(select(CampaignVersion).where(CampaignVersion.action_id == action_id)).one_or_none()
+            if row is None:
+                return None
+            return {
+                "campaign": row.campaign,
+                "version": row.version,
+                "path": row.path,
+                "config_sha256": row.config_sha256,
+            }
 
     def on_closed(self, action: Any, status: str, actor: str, reason: str | None) -> None:
         with self.store.session() as s:
@@ -148,13 +175,18 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 
 def _write_new(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (temp file, fsync, hard link); refuses if `path` exists, never overwrites."""
+    """Write `text` to `path` atomically (temp file, fsync, hard link); never overwrites. A regular file already
+    there with exactly `text` is kept (a crashed run of this write left it); anything else: FileExistsError."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.link(tmp, path)  # fails with FileExistsError when the version file is already there
+        try:
+            os.link(tmp, path)  # fails with FileExistsError when the version file is already there
+        except FileExistsError:
+            if path.is_symlink() or not path.is_file() or path.read_text(encoding="utf-8") != text:
+                raise
     finally:
         Path(tmp).unlink(missing_ok=True)

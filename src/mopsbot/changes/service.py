@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from mopsbot.approvals.envelope import EnvelopeMismatch, sealed_envelope
 from mopsbot.approvals.handlers import NotReady
 from mopsbot.approvals.policy import ApprovalPolicy
-from mopsbot.audit import record
+from mopsbot.audit import events_for, record
 from mopsbot.changes.model import PLANS, missing_plans
 from mopsbot.changes.states import InvalidTransition, transition
 from mopsbot.errors import UserFacingError
@@ -21,18 +21,20 @@ from mopsbot.store.models import ChangeRequest, PendingAction
 
 log = logging.getLogger(__name__)
 DECIDED_BY_APPROVAL = ("approved", "rejected", "expired", "pending_approval")
+APPROVED_ALREADY = ("approved", "implementing", "implemented")
 
 
 class TicketingAdapter(Protocol):
-    def forward(self, change: dict[str, Any]) -> str | None:
-        """Send an approved change to the ticketing system; returns its reference there (or None)."""
+    def forward(self, change: dict[str, Any], idempotency_key: str | None = None) -> str | None:
+        """Send an approved change to the ticketing system; returns its reference there (or None). Sent again with
+        the same `idempotency_key` (a resumed execution), the system should answer with the ticket it made first."""
         ...
 
 
 class NoTicketing:
     """The default: approved changes stay in mopsbot only."""
 
-    def forward(self, change: dict[str, Any]) -> str | None:
+    def forward(self, change: dict[str, Any], idempotency_key: str | None = None) -> str | None:
         return None
 
 
@@ -41,17 +43,20 @@ class TicketingFailed(RuntimeError):
 
 
 class WebhookTicketing:
-    """POSTs the approved change as JSON to a Jira/ServiceNow-style webhook; the reply's `key` or `id` is kept."""
+    """POSTs the approved change as JSON to a Jira/ServiceNow-style webhook; the reply's `key` or `id` is kept.
+    A resumed execution repeats the POST with the same `Idempotency-Key` header, so the receiver can deduplicate."""
 
     def __init__(self, url: str, token: str | None = None, timeout_s: float = 10.0) -> None:
         self.url = url
         self.token = token
         self.timeout_s = timeout_s
 
-    def forward(self, change: dict[str, Any]) -> str | None:
+    def forward(self, change: dict[str, Any], idempotency_key: str | None = None) -> str | None:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         try:
             response = httpx.post(self.url, json=change, headers=headers, timeout=self.timeout_s)
         except httpx.HTTPError as err:  # the exception text names the URL (with its query): never pass it on
@@ -76,7 +81,13 @@ def _next_id(s: Session) -> str:
 
 
 class ChangeRequestHandler:
-    """Effects of change_request and consent_change actions."""
+    """Effects of change_request and consent_change actions.
+
+    Idempotent per execution key (the state moves once, a stored ticket reference is reused, the webhook gets the
+    key), so an interrupted run may be resumed unattended.
+    """
+
+    resumable = True
 
     def __init__(self, store: Store, ticket: TicketingAdapter) -> None:
         self.store = store
@@ -137,26 +148,28 @@ class ChangeRequestHandler:
                 tuple(missing),
             )
 
-    def execute(self, action: Any) -> dict[str, Any]:
-        """Approved: the change moves to approved and the ticket is built from the sealed payload alone."""
-        approved = action.payload
+    def execute(self, action: Any, key: str | None = None) -> dict[str, Any]:
+        """Approved: the change moves to approved and the ticket is built from the sealed payload alone. Run again
+        with the same `key` (a resume), the state is not moved twice and a ticket already filed is not sent again."""
         with self.store.session() as s:
             cr = s.scalars(select(ChangeRequest).where(ChangeRequest.action_id == action.id)).one()
-            transition(s, cr, "approved", action.decided_by or "system")
-            cr_id = cr.id
-        ticket = {
-            "id": cr_id,
-            **{k: v for k, v in approved.items() if k != "change_id"},
-            "requesters": list(action.requesters),
-            "approved_by": action.decided_by,
-            "action_id": action.id,
-            "envelope_hash": action.envelope_hash,
-        }
-        ref = self.ticket.forward(ticket)
+            if cr.state not in APPROVED_ALREADY:  # an interrupted earlier run may have moved it (and people since)
+                transition(s, cr, "approved", action.decided_by or "system")
+            cr_id, filed = cr.id, _filed(s, cr_id=cr.id, key=key)
+        ref = filed or self.ticket.forward(_ticket(action, cr_id), idempotency_key=key)
         with self.store.session() as s:
             cr = s.get(ChangeRequest, cr_id)
             assert cr is not None
             cr.external_ref = ref
+            if ref and key and not filed:  # kept in the audit chain: an edited external_ref cannot skip a ticket
+                record(
+                    s,
+                    actor=action.decided_by or "system",
+                    event="change_request.ticketed",
+                    subject_type="change_request",
+                    subject_id=cr_id,
+                    data={"external_ref": ref, "key": key},
+                )
         return {"change_request": cr_id, "state": "approved", "external_ref": ref}
 
     def on_closed(self, action: Any, status: str, actor: str, reason: str | None) -> None:
@@ -166,6 +179,28 @@ class ChangeRequestHandler:
             cr = s.scalars(select(ChangeRequest).where(ChangeRequest.action_id == action.id)).one_or_none()
             if cr is not None and cr.state == "pending_approval":
                 transition(s, cr, status, actor, reason or status)
+
+
+def _ticket(action: Any, cr_id: str) -> dict[str, Any]:
+    """What the ticketing system receives: the sealed payload and who approved it, nothing from editable rows."""
+    return {
+        "id": cr_id,
+        **{k: v for k, v in action.payload.items() if k != "change_id"},
+        "requesters": list(action.requesters),
+        "approved_by": action.decided_by,
+        "action_id": action.id,
+        "envelope_hash": action.envelope_hash,
+    }
+
+
+def _filed(s: Session, *, cr_id: str, key: str | None) -> str | None:
+    """The ticket reference an earlier run with this execution key got, from the audit chain (not the editable row)."""
+    if not key:
+        return None
+    for event in reversed(events_for(s, "change_request", cr_id)):
+        if event.event == "change_request.ticketed" and (event.data or {}).get("key") == key:
+            return str(event.data["external_ref"])
+    return None
 
 
 class Changes:

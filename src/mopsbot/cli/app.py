@@ -70,16 +70,35 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="HTTP mode (signed requests) instead of Socket Mode.")] = False,
     host: Annotated[str, typer.Option(help="HTTP mode: address to bind.")] = "0.0.0.0",  # noqa: S104 - a server
     port: Annotated[int | None, typer.Option(help="HTTP mode: port (default MOPSBOT_PORT).")] = None,
+    init: Annotated[
+        bool, typer.Option("--init", help="Create the state store if the data directory has none (first start).")
+    ] = False,
 ) -> None:
-    """Run the Slack app: Socket Mode (SLACK_APP_TOKEN) or HTTP mode with --http (/slack/events, /healthz)."""
+    """Run the Slack app: Socket Mode (SLACK_APP_TOKEN) or HTTP mode with --http (/slack/events, /livez, /readyz,
+    /metrics). SIGTERM or SIGINT drains: no new events, in-flight answers finish (MOPSBOT_DRAIN_TIMEOUT_S)."""
+    import logging
+    import os
+
     from mopsbot.cli.agent import agent_factory
     from mopsbot.errors import UserFacingError
     from mopsbot.slack.app import SlackBot
-    from mopsbot.slack.server import http_server, socket_mode
+    from mopsbot.slack.server import serve_http, serve_socket_mode
 
     settings = load()
     if not settings.slack_bot_token:
         fail("set SLACK_BOT_TOKEN (xoxb-...) to serve Slack; see the README's Slack app section", code=2)
+    if http and not settings.slack_signing_secret:
+        fail("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", code=2)
+    if not http and not settings.slack_app_token:
+        fail("Socket Mode needs SLACK_APP_TOKEN (xapp-...); or run `mopsbot serve --http`", code=2)
+    store_file = settings.data_dir / "mopsbot.db"
+    if settings.database_url is None and not store_file.exists() and not init:
+        fail(
+            f"no state store at {store_file.resolve()}: the data directory (MOPSBOT_DATA_DIR) is missing or empty. "
+            "Initialise it with `mopsbot db upgrade` (or `make demo`), point MOPSBOT_DATA_DIR at the right one, "
+            "or pass --init to start with an empty store.",
+            code=2,
+        )
     bot = SlackBot(settings, agent_factory(settings, None))
     try:
         bot.agent  # noqa: B018 - build (and migrate the store) once, before the first event arrives
@@ -89,16 +108,21 @@ def serve(
 
     gc.freeze()  # the long-lived objects built so far leave the collector's scans: shorter pauses under load
     if http:
-        if not settings.slack_signing_secret:
-            fail("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", code=2)
-        server = http_server(bot, host, port or settings.port)
-        console.print(f"mopsbot serving Slack over HTTP on {host}:{server.server_port} (/slack/events, /healthz)")
-        server.serve_forever()
-        return
-    if not settings.slack_app_token:
-        fail("Socket Mode needs SLACK_APP_TOKEN (xapp-...); or run `mopsbot serve --http`", code=2)
-    console.print("mopsbot connecting to Slack in Socket Mode")
-    socket_mode(bot, settings.slack_app_token.get_secret_value()).start()
+        serve_http(
+            bot,
+            settings,
+            host,
+            port if port is not None else settings.port,
+            lambda bound: console.print(
+                f"mopsbot serving Slack over HTTP on {host}:{bound} (/slack/events, /livez, /readyz, /metrics)"
+            ),
+        )
+    else:
+        console.print("mopsbot connecting to Slack in Socket Mode")
+        serve_socket_mode(bot, settings, settings.slack_app_token.get_secret_value())  # type: ignore[union-attr]
+    console.print("mopsbot stopped")
+    logging.shutdown()
+    os._exit(0)  # a turn that outlived the drain timeout must not hold the exit (its claim was given back)
 
 
 @app.command()
@@ -256,6 +280,48 @@ def db_current() -> None:
     finally:
         engine.dispose()
     console.print(f"current: {rev or 'none (run `mopsbot db upgrade`)'}; newest: {head_revision()}")
+
+
+@db_app.command("prune")
+def db_prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")] = False,
+) -> None:
+    """Delete processed Slack events and idle conversations past their retention (MOPSBOT_*_RETENTION_DAYS)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import OperationalError
+
+    from mopsbot.store.db import Store, current_revision, head_revision, make_engine, safe_url
+    from mopsbot.store.retention import prune
+
+    settings = load()
+    url = settings.resolved_database_url
+    store = Store(make_engine(url))  # not migrated here: the runtime role may not run DDL
+    try:
+        if current_revision(store.engine) != head_revision():
+            fail(f"the state store at {safe_url(url)} is not at the newest revision; run `mopsbot db upgrade` first")
+        report = prune(
+            store,
+            now=datetime.now(UTC),
+            event_retention_days=settings.event_retention_days,
+            conversation_retention_days=settings.conversation_retention_days,
+            dry_run=dry_run,
+        )
+    except OperationalError as err:
+        fail(f"cannot reach the state store at {safe_url(url)}: {err.orig}")
+    finally:
+        store.close()
+    counts = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in report.counts().items())
+    kept = (
+        f"conversations idle over {settings.conversation_retention_days:g} days"
+        if settings.conversation_retention_days
+        else "conversations kept"
+    )
+    console.print(
+        f"{'would delete' if dry_run else 'deleted'} {counts} "
+        f"(events older than {settings.event_retention_days:g} days; {kept})",
+        highlight=False,
+    )
 
 
 @db_app.command("grant-runtime")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 
 from mopsbot.config import ConfigError, Settings, load_settings
+from mopsbot.observability.logs import configure_logging
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,8 +26,5 @@ def load() -> Settings:
         settings = load_settings()
     except ConfigError as err:
         fail(str(err), code=2)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
-    for noisy in ("alembic", "chromadb", "httpx", "httpx2", "bm25s", "matplotlib"):
-        logging.getLogger(noisy).setLevel(quiet)
+    configure_logging(settings.log_level, settings.log_format)
     return settings

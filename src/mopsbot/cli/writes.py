@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -14,7 +14,12 @@ import yaml
 from mopsbot.cli.common import console, fail, load
 from mopsbot.config import Settings
 
-approvals_app = typer.Typer(help="List, show, approve, reject and expire pending write actions.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from mopsbot.approvals.decide import DecisionResult
+
+approvals_app = typer.Typer(
+    help="List, show, approve, reject, resume and expire pending write actions.", no_args_is_help=True
+)
 campaigns_app = typer.Typer(help="Draft, lint and list campaign configs.", no_args_is_help=True)
 changes_app = typer.Typer(help="List and show change requests.", no_args_is_help=True)
 
@@ -83,6 +88,10 @@ def _decide(action_id: str, actor: str, decision: str, reason: str | None) -> No
         result = services.approvals.decide(action_id, actor, decision, reason=reason, via="cli")  # type: ignore[arg-type]
     except DecisionRefused as err:
         fail(f"refused: {err}")
+    _report(result)
+
+
+def _report(result: DecisionResult) -> None:
     console.print(result.message, markup=False)
     if result.result:
         console.print(json.dumps(result.result, default=str), markup=False)
@@ -106,6 +115,19 @@ def approvals_reject(
     if not reason.strip():
         fail("a rejection needs --reason", code=2)
     _decide(action_id, as_user, "reject", reason)
+
+
+@approvals_app.command("resume")
+def approvals_resume(action_id: Annotated[str, typer.Argument(help="Action id.")], as_user: AsUser) -> None:
+    """Resume, as USER (one of its approvers), an approved action whose execution a crash left running past its
+    lease: it runs again with the same idempotency key, so nothing is done twice."""
+    from mopsbot.approvals.decide import DecisionRefused
+
+    try:
+        result = _services(load()).approvals.resume(action_id, as_user, via="cli")
+    except DecisionRefused as err:
+        fail(f"refused: {err}")
+    _report(result)
 
 
 @approvals_app.command("sweep")

@@ -167,7 +167,7 @@ class Retriever:
             self.refresh()
         elif now - self._checked_at > FRESHNESS_CHECK_S:
             self._checked_at = now
-            if self.index.collection.count() != self._keywords_version[1]:
+            if self.index.count() != self._keywords_version[1]:
                 self.refresh()
         assert self._keywords is not None
         return self._keywords

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mopsbot.caller import AccessPolicy
 from mopsbot.config import Settings
 from mopsbot.knowledge.embeddings import Embedder, make_embedder
-from mopsbot.knowledge.index import KnowledgeIndex, open_client
+from mopsbot.knowledge.index import KnowledgeIndex, location, open_client
 from mopsbot.knowledge.retrieval import Retriever
 from mopsbot.workspace import load_yaml
 
@@ -45,9 +45,16 @@ def embedder_for(settings: Settings) -> Embedder:
 
 
 def open_knowledge(settings: Settings, embedder: Embedder | None = None) -> Knowledge:
-    """The index (local Chroma or a Chroma server, per settings) and a retriever bound to the access policy."""
+    """The index (local Chroma or a Chroma server, per settings) and a retriever bound to the access policy.
+
+    Nothing is opened yet: the index connects on first use, so a replica starts while the Chroma server is down.
+    """
+    url, path, timeout_s = settings.chroma_url, settings.resolved_chroma_path, settings.chroma_timeout_s
     index = KnowledgeIndex(
-        open_client(settings.chroma_url, settings.resolved_chroma_path), embedder or embedder_for(settings)
+        lambda: open_client(url, path, timeout_s),
+        embedder or embedder_for(settings),
+        where=location(url, path),
+        timeout_s=timeout_s if url else None,  # a local directory is opened in the caller's thread
     )
     synonyms = {str(k): str(v) for k, v in (_knowledge_config(settings).get("synonyms") or {}).items()}
     return Knowledge(index, Retriever(index, access_policy(settings), synonyms=synonyms))

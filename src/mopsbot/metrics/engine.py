@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,7 +23,15 @@ from mopsbot.metrics.compiler import (
 )
 from mopsbot.metrics.periods import FiscalCalendar, Period, add_months, comparison_period, parse_period
 from mopsbot.metrics.query import MetricQuery
-from mopsbot.warehouse import connect_read_only
+from mopsbot.warehouse import (
+    DEFAULT_TIMEOUT_S,
+    Generation,
+    Session,
+    Warehouse,
+    WarehouseTimeout,
+    WarehouseUnavailable,
+    connect_read_only,  # noqa: F401 - re-exported: callers and tests import it from here
+)
 
 DEFAULT_PERIOD = "last 90 days"
 
@@ -95,48 +104,85 @@ def _json(v: Any) -> Any:
 
 
 class MetricsEngine:
-    """The semantic layer: catalog + warehouse. Thread-safe (one cursor per query)."""
+    """The semantic layer: catalog + warehouse. Thread-safe; holds no warehouse handle between questions (each
+    question opens, reads and closes), so writers are never blocked for long and a reseed is seen at once.
 
-    def __init__(self, catalog_path: Path, warehouse_path: Path, today: date | None = None) -> None:
+    `timeout_s` bounds every warehouse statement. With `lazy`, reading the catalog never touches the warehouse
+    (the bot starts, and answers knowledge questions, whatever state the warehouse is in); its columns are
+    checked at the first question on each new version of the file instead."""
+
+    def __init__(
+        self,
+        catalog_path: Path,
+        warehouse_path: Path,
+        today: date | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        lazy: bool = False,
+    ) -> None:
         self.catalog_path = catalog_path
-        self.warehouse_path = warehouse_path
+        self.warehouse = Warehouse(warehouse_path, timeout_s)
         self.today = today
+        self.lazy = lazy
         self._lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
         self._catalog: Catalog | None = None
-        self._freshness: dict[str, str] = {}
+        self._checked: Generation | None = None  # the warehouse version the catalog's columns were checked on
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse.path
+
+    @property
+    def timeout_s(self) -> float:
+        return self.warehouse.timeout_s
 
     @property
     def catalog(self) -> Catalog:
-        """The catalog, checked against the warehouse's columns when the warehouse exists."""
+        """The catalog. Unless lazy, also checked against the warehouse's columns when the warehouse can be read
+        now. Raises CatalogError."""
         if self._catalog is None:
-            columns = None
-            if self.warehouse_path.exists():
-                columns = self._columns()
-            self._catalog = load_catalog(self.catalog_path, columns)
+            shape = load_catalog(self.catalog_path)
+            if not self.lazy:
+                try:
+                    with self.warehouse.session() as s:
+                        return self._checked_catalog(s)
+                except (WarehouseUnavailable, WarehouseTimeout):
+                    pass  # checked at the first question instead
+            with self._lock:
+                self._catalog = self._catalog or shape
         return self._catalog
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
+    def _checked_catalog(self, s: Session) -> Catalog:
+        """The catalog checked against the columns of the warehouse version `s` reads (once per version)."""
+        if self._catalog is not None and s.generation is not None and self._checked == s.generation:
+            return self._catalog
+        out: dict[str, set[str]] = {}
+        for table, column in s.read("SELECT table_name, column_name FROM information_schema.columns"):
+            out.setdefault(table, set()).add(column)
+        catalog = load_catalog(self.catalog_path, {t: frozenset(c) for t, c in out.items()})
         with self._lock:
-            if self._con is None:
-                self._con = connect_read_only(self.warehouse_path)
-            return self._con
+            self._catalog, self._checked = catalog, s.generation
+        return catalog
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self._connection().cursor()
+        """A new read-only connection for hand-written reads (no timeout); close it when done."""
+        return self.warehouse.connect()
 
     def close(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+        """Nothing to release: no connection outlives a question."""
 
-    def _columns(self) -> dict[str, frozenset[str]]:
-        rows = self.cursor().execute("SELECT table_name, column_name FROM information_schema.columns").fetchall()
-        out: dict[str, set[str]] = {}
-        for table, column in rows:
-            out.setdefault(table, set()).add(column)
-        return {t: frozenset(c) for t, c in out.items()}
+    def ping(self) -> dict[str, Any]:
+        """Readiness probe: the warehouse opens, answers `select 1`, and how fresh its main table is (the table
+        most measures read), within a short timeout. Returns {"ok": bool, "detail": str}; never raises."""
+        table = time = None
+        try:
+            catalog = self._catalog or load_catalog(self.catalog_path)
+            counts = Counter(m.table for m in catalog.measures.values() if m.table in catalog.tables)
+            if counts:
+                table = counts.most_common(1)[0][0]
+                time = catalog.tables[table].time
+        except Exception:  # a broken catalog must not hide whether the warehouse answers
+            table = None
+        return self.warehouse.ping(table, time)
 
     @property
     def calendar(self) -> FiscalCalendar:
@@ -147,19 +193,21 @@ class MetricsEngine:
             return Period(query.start, query.end, f"{query.start.isoformat()} to {query.end.isoformat()}")
         return parse_period(query.period or DEFAULT_PERIOD, today or self.today or date.today(), self.calendar)
 
-    def freshness(self, tables: set[str]) -> dict[str, str]:
-        """The latest date in each table's governing column (cached per engine)."""
+    def freshness(self, tables: set[str], s: Session | None = None) -> dict[str, str]:
+        """The latest date in each table's governing column (read each time: a reseed must show at once)."""
+        if s is None:
+            with self.warehouse.session() as s:
+                return self.freshness(tables, s)
         out = {}
         for t in sorted(tables):
-            if t not in self._freshness:
-                time = self.catalog.tables[t].time
-                latest = self.cursor().execute(f"SELECT max({time})::DATE FROM {t}").fetchone()[0]
-                self._freshness[t] = latest.isoformat() if latest else ""
-            out[t] = self._freshness[t]
+            time = self.catalog.tables[t].time
+            latest = s.read(f"SELECT max({time})::DATE FROM {t}", fetch="one")[0]  # names from the catalog
+            out[t] = latest.isoformat() if latest else ""
         return out
 
     def query(self, query: MetricQuery, today: date | None = None) -> MetricResult:
-        """Run a metric query. Raises UserFacingError subclasses (unknown names, bad periods, no warehouse)."""
+        """Run a metric query. Raises UserFacingError subclasses (unknown names, bad periods, no warehouse,
+        an unreadable or busy warehouse, a statement over the timeout)."""
         catalog = self.catalog
         resolved = resolve(catalog, query)
         period = self.period_of(query, today)
@@ -167,7 +215,11 @@ class MetricsEngine:
         # a comparison without a time grain reads both periods in one scan; otherwise one query per period
         one_pass = comp is not None and one_pass_comparison(resolved) and compiled_sources_allow(catalog, resolved)
         compiled = compile_query(catalog, resolved, period, comp if one_pass else None)
-        rows = self._run(compiled)
+        with self.warehouse.session() as s:
+            catalog = self._checked_catalog(s)
+            rows = self._run(compiled, s)
+            freshness = self.freshness(compiled.tables, s)
+            previous = self._run(compile_query(catalog, resolved, comp), s) if comp and not one_pass else None
         truncated = len(rows) > resolved.limit
         rows = rows[: resolved.limit]
         result = MetricResult(
@@ -182,7 +234,7 @@ class MetricsEngine:
             units={m: catalog.metric_unit(m) for m in resolved.metrics},
             labels={m: catalog.metrics[m].label for m in resolved.metrics},
             definitions={m: self.definition(m) for m in resolved.metrics},
-            freshness=self.freshness(compiled.tables),
+            freshness=freshness,
             truncated=truncated,
             filters=[{"dimension": d, "op": op, "values": v} for d, op, v in resolved.filters],
         )
@@ -202,20 +254,19 @@ class MetricsEngine:
                         r[f"{m}_change"] = _change(r.get(m), r.get(f"{m}_previous"))
                 result.columns = [*compiled.columns, *(f"{m}_change" for m in resolved.metrics)]
             else:
-                previous = self._run(compile_query(catalog, resolved, comp))
-                _merge_comparison(result, previous, period, comp, self.calendar)
+                _merge_comparison(result, previous or [], period, comp, self.calendar)
             result.comparison, result.compare_to = comp, query.compare_to
         return result
 
-    def _run(self, compiled: Compiled) -> list[dict[str, Any]]:
-        cur = self.cursor()
+    def _run(self, compiled: Compiled, s: Session | None = None) -> list[dict[str, Any]]:
+        """Rows of one compiled statement, on `s` or on a connection of its own. Raises UserFacingError."""
+        if s is None:
+            with self.warehouse.session() as s:
+                return self._run(compiled, s)
         try:
-            cur.execute(compiled.sql, compiled.params)
-            rows = cur.fetchall()
+            rows = s.read(compiled.sql, compiled.params)
         except duckdb.Error as err:
             raise UserFacingError(f"the warehouse refused the metric query: {str(err).splitlines()[0]}") from err
-        finally:
-            cur.close()
         return [dict(zip(compiled.columns, (_plain(v) for v in row), strict=True)) for row in rows]
 
     def definition(self, name: str) -> str:
@@ -230,7 +281,8 @@ class MetricsEngine:
             return list(d.values)
         table, column = next((t, c) for t, c in d.columns.items() if t != ATTRIBUTION_TABLE)
         sql = f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY 1 LIMIT ?"
-        return [r[0] for r in self.cursor().execute(sql, [limit]).fetchall()]
+        with self.warehouse.session() as s:
+            return [r[0] for r in s.read(sql, [limit])]
 
 
 def _plain(v: Any) -> Any:

@@ -19,6 +19,7 @@ from mopsbot.predictions import model as models
 from mopsbot.predictions.card import ModelCard, UnknownModel, load_cards
 from mopsbot.predictions.explain import Explanation, explain
 from mopsbot.sqlcheck import check_sql
+from mopsbot.warehouse import Session, Warehouse, session
 
 Cursor = Callable[[], duckdb.DuckDBPyConnection]
 
@@ -54,12 +55,17 @@ class WhatIf:
 
 
 class Predictions:
-    """Explain, what-if and batch-score with the workspace's models. Thread-safe; artifacts load once."""
+    """Explain, what-if and batch-score with the workspace's models. Thread-safe; artifacts load once.
 
-    def __init__(self, cards_dir: Path, models_dir: Path, cursor: Cursor, ledger: Any = None) -> None:
+    Entities are read from `cursor`: a Warehouse (a connection per call, statements bounded by its timeout) or
+    a function returning a new connection; nothing touches the warehouse until a call needs it."""
+
+    def __init__(self, cards_dir: Path, models_dir: Path, cursor: Cursor | Warehouse, ledger: Any = None) -> None:
         self.cards_dir = cards_dir
         self.models_dir = models_dir
-        self.cursor = cursor
+        self.cursor: Cursor = cursor.connect if isinstance(cursor, Warehouse) else cursor
+        self._timeout_s = cursor.timeout_s if isinstance(cursor, Warehouse) else None
+        self._path = cursor.path if isinstance(cursor, Warehouse) else None
         # mopsbot.audit.artifacts.AuditLedger: artifact hashes recorded at training/registration, checked at load
         self.ledger = ledger
         self._cards: dict[str, ModelCard] | None = None
@@ -89,20 +95,20 @@ class Predictions:
                 self._loaded[card.name] = models.load(card, self.models_dir, self.ledger)
             return self._loaded[card.name]
 
-    def _columns(self, table: str) -> frozenset[str]:
-        rows = (
-            self.cursor()
-            .execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])
-            .fetchall()
-        )
+    def _session(self) -> Any:
+        """One connection for one call, closed after; raises WarehouseUnavailable when it cannot open."""
+        return session(self.cursor, self._timeout_s, self._path)
+
+    def _columns(self, s: Session, table: str) -> frozenset[str]:
+        rows = s.read("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])
         if not rows:
             raise UserFacingError(f"the warehouse has no table {table}")
         return frozenset(r[0] for r in rows)
 
     def _select(
-        self, card: ModelCard, where: str, params: list[Any], limit: int | None = None
+        self, s: Session, card: ModelCard, where: str, params: list[Any], limit: int | None = None
     ) -> dict[str, np.ndarray]:
-        columns = self._columns(card.entity_table)
+        columns = self._columns(s, card.entity_table)
         names = [f.name for f in card.features]
         missing = [c for c in [card.entity_key, *names] if c not in columns]
         if missing:
@@ -115,7 +121,7 @@ class Predictions:
         )
         if limit:
             sql += f" LIMIT {int(limit)}"
-        data = self.cursor().execute(sql, params).fetchnumpy()
+        data = s.read(sql, params, fetch="numpy")
         return {
             k: (v.filled(np.nan) if hasattr(v, "filled") and v.dtype.kind == "f" else np.asarray(v))
             for k, v in data.items()
@@ -123,7 +129,8 @@ class Predictions:
 
     def entity(self, name: str, entity_id: int) -> dict[str, Any]:
         card = self.card(name)
-        rows = self._select(card, f"{card.entity_key} = ?", [entity_id])
+        with self._session() as s:
+            rows = self._select(s, card, f"{card.entity_key} = ?", [entity_id])
         if not len(rows[card.entity_key]):
             raise EntityNotFound(f"no {card.entity} {entity_id} among the {card.entity}s model {card.name} scores")
         return {k: v[0].item() if isinstance(v[0], np.generic) else v[0] for k, v in rows.items()}
@@ -159,25 +166,9 @@ class Predictions:
         """Score every entity matching the filters (column -> values, and a date column range); the top `limit`."""
         model = self.model(name)
         card = model.card
-        columns = self._columns(card.entity_table)
-        clauses, params = ["TRUE"], []
-        for column, values in (where or {}).items():
-            if column not in columns:
-                raise UserFacingError(f"{card.entity_table} has no column {column!r} to filter on")
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params += values
-        if between:
-            column, start, end = between
-            if column not in columns:
-                raise UserFacingError(f"{card.entity_table} has no column {column!r}")
-            clauses.append(f"{column} >= ? AND {column} < ?")
-            params += [start, end + timedelta(days=1)]
-        rows = self._select(card, " AND ".join(clauses), params)
+        with self._session() as s:  # read, then release the warehouse before scoring
+            rows, latest = self._matching(s, card, where, between)
         n = len(rows[card.entity_key])
-        latest = None
-        if between:
-            sql = f"SELECT max({between[0]})::DATE FROM {card.entity_table}"  # noqa: S608 - checked column name
-            latest = self.cursor().execute(sql).fetchone()[0]
         if not n:
             return {"model": card.name, "scored": 0, "rows": [], "tiers": {}, "data_through": latest}
         scores = (
@@ -191,13 +182,13 @@ class Predictions:
         top = order[:limit]
         out = []
         for i in top:
-            s = float(scores[i])
+            score = float(scores[i])
             values = {f.name: _item(rows[f.name][i]) for f in card.features}
             out.append(
                 {
                     card.entity_key: _item(rows[card.entity_key][i]),
-                    "score": round(s, 2),
-                    "tier": card.tier(round(s)),
+                    "score": round(score, 2),
+                    "tier": card.tier(round(score)),
                     **values,
                 }
             )
@@ -205,21 +196,50 @@ class Predictions:
         tiers = {str(t): int(c) for t, c in zip(names, counts, strict=True)}
         return {"model": card.name, "scored": n, "rows": out, "tiers": tiers, "data_through": latest}
 
+    def _matching(
+        self,
+        s: Session,
+        card: ModelCard,
+        where: dict[str, list[Any]] | None,
+        between: tuple[str, date, date] | None,
+    ) -> tuple[dict[str, np.ndarray], date | None]:
+        """The entities matching the filters, and the latest date of the range's column."""
+        columns = self._columns(s, card.entity_table)
+        clauses, params = ["TRUE"], []
+        for column, values in (where or {}).items():
+            if column not in columns:
+                raise UserFacingError(f"{card.entity_table} has no column {column!r} to filter on")
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params += values
+        if between:
+            column, start, end = between
+            if column not in columns:
+                raise UserFacingError(f"{card.entity_table} has no column {column!r}")
+            clauses.append(f"{column} >= ? AND {column} < ?")
+            params += [start, end + timedelta(days=1)]
+        rows = self._select(s, card, " AND ".join(clauses), params)
+        latest = None
+        if between:
+            sql = f"SELECT max({between[0]})::DATE FROM {card.entity_table}"  # noqa: S608 - checked column name
+            latest = s.read(sql, fetch="one")[0]
+        return rows, latest
+
     def train(self, name: str) -> models.TrainedModel:
         """Fit a card's model on the warehouse and write its artifact (cards with a label only)."""
         card = self.card(name)
         if not card.label:
             raise UserFacingError(f"model {card.name} has no label in its card, so mopsbot cannot train it")
-        columns = self._columns(card.entity_table)
-        for part in (card.label, card.training_filter or "TRUE"):
-            check_sql(part, columns, f"model {card.name}")
-        names = [f.name for f in card.features]
-        population = card.population or "TRUE"
-        sql = (
-            f"SELECT {', '.join(names)}, ({card.label})::INT AS _label FROM {card.entity_table} "  # noqa: S608
-            f"WHERE ({population}) AND ({card.training_filter or 'TRUE'}) ORDER BY {card.entity_key}"
-        )
-        data = self.cursor().execute(sql).fetchnumpy()
+        with self._session() as s:  # read, then release the warehouse before fitting
+            columns = self._columns(s, card.entity_table)
+            for part in (card.label, card.training_filter or "TRUE"):
+                check_sql(part, columns, f"model {card.name}")
+            names = [f.name for f in card.features]
+            population = card.population or "TRUE"
+            sql = (
+                f"SELECT {', '.join(names)}, ({card.label})::INT AS _label FROM {card.entity_table} "  # noqa: S608
+                f"WHERE ({population}) AND ({card.training_filter or 'TRUE'}) ORDER BY {card.entity_key}"
+            )
+            data = s.read(sql, fetch="numpy")
         label = np.asarray(data.pop("_label"), dtype=float)
         if len(label) < 100 or label.min() == label.max():
             raise UserFacingError(f"model {card.name}: too little training data ({len(label)} rows, one class)")

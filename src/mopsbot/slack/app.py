@@ -1,42 +1,49 @@
 """The Slack app (bolt): answers in threads, approval cards with authorized buttons, never silent.
 
-Slack gives 3 seconds: bolt acks first and runs the listeners after (process_before_response=False). A redelivered
-event is answered once (event ids in the state store); a failure posts a short message with a reference id.
+Slack gives 3 seconds: the ClaimEvents middleware claims a question in the state store, bolt acks, and the
+listeners run after (process_before_response=False). Each question is answered once across replicas, restarts
+and redeliveries (store/claims.py), or its asker is told why with a reference id that is also in the logs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, Assistant, BoltContext, BoltResponse
+from slack_bolt import App, Assistant, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from mopsbot.agent.runner import Agent
 from mopsbot.approvals.decide import AlreadyDecided, DecisionRefused
 from mopsbot.caller import CallerContext
 from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError, reference_id
+from mopsbot.observability import metrics as obs
 from mopsbot.slack import blocks as ui
-from mopsbot.store.models import Conversation, Feedback, Message, PendingAction, ProcessedEvent
+from mopsbot.slack.lifecycle import Lifecycle
+from mopsbot.slack.middleware import STORE_ERRORS, ClaimEvents
+from mopsbot.slack.questions import Question
+from mopsbot.store.claims import Claim, EventClaims
+from mopsbot.store.models import Conversation, Feedback, Message, PendingAction
 from mopsbot.workspace import channel_visibility
 
 log = logging.getLogger(__name__)
-_MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
-# plain messages, thread replies also sent to the channel, and messages with a file are questions; edits, joins,
-# deletions and bot messages are not
-ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
 LISTENER_WORKERS = 3
-SEEN_IN_MEMORY = 10_000  # event ids remembered per process for the fast duplicate ack
+MAX_POST_ATTEMPTS = 3  # an answer Slack would not take is retried by the sweeper this many times in all
+DECISION_STORE_DOWN = (
+    "I couldn't reach my state store, so I could not record that (reference {ref}). If the card still shows its "
+    "buttons, nothing was decided or run: try again in a minute."
+)
+STORE_DOWN = (
+    "Sorry, I can't reach my state store right now, so I can't answer safely (reference {ref}). "
+    "Please ask again in a few minutes."
+)
 SUGGESTED_PROMPTS = (
     ("Webinar SOP", "What's our SOP for a webinar?"),
     ("CPL by channel", "CPL by channel last quarter vs the quarter before"),
@@ -61,22 +68,23 @@ class SlackBot:
         self._agent_factory = agent_factory
         self._agent: Agent | None = None
         self._agent_lock = threading.Lock()
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._seen_lock = threading.Lock()
+        self._claims: EventClaims | None = None
+        self.lifecycle = Lifecycle()
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        # turns are CPU-bound Python; a few workers keep the GIL free enough for fast acks
+        self.executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="mopsbot-turn")
         self.app = App(
             client=client or web_client(settings),
             signing_secret=secret or "unsigned-socket-mode",
             token_verification_enabled=False,
             process_before_response=False,
             raise_error_for_unhandled_request=False,
-            # turns are CPU-bound Python; a few workers keep the GIL free enough for fast acks
-            listener_executor=ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="mopsbot-turn"),
+            listener_executor=self.executor,
         )
-        self.app.use(self._dedupe)
+        self.app.use(ClaimEvents(self))
         self.app.assistant(self._assistant())
-        self.app.event("app_mention")(self._on_mention)
-        self.app.event("message")(self._on_message)
+        self.app.event("app_mention")(self._on_question)
+        self.app.event("message")(self._on_question)
         self.app.action("mops_approve")(self._on_approve)
         self.app.action("mops_reject")(self._on_reject)
         self.app.view("mops_reject_modal")(self._on_reject_reason)
@@ -97,16 +105,14 @@ class SlackBot:
             set_suggested_prompts(prompts=[{"title": t, "message": m} for t, m in SUGGESTED_PROMPTS])
 
         @assistant.user_message
-        def user_message(
-            payload: dict[str, Any], client: WebClient, set_status: Callable, set_title: Callable, body: dict[str, Any]
-        ) -> None:
-            if payload.get("bot_id") or payload.get("subtype") not in ANSWERED_SUBTYPES:
+        def user_message(client: WebClient, context: BoltContext, set_status: Callable, set_title: Callable) -> None:
+            question: Question | None = context.get("question")
+            if question is None:
                 return
-            text = _MENTION.sub("", payload.get("text", "")).strip()
-            set_title(text[:60] or "mopsbot")
-            set_status("thinking…")
-            caller = self._caller(payload["user"], payload["channel"], "im", payload["thread_ts"])
-            self._answer(client, caller, text, payload["thread_ts"], body.get("event_id"))
+            if not context.get("store_error"):
+                set_title(question.text[:60] or "mopsbot")
+                set_status("thinking…")
+            self._answer(client, question, context.get("claim"), context.get("store_error"))
 
         return assistant
 
@@ -119,90 +125,141 @@ class SlackBot:
                     self._agent = self._agent_factory()
         return self._agent
 
-    # --- middleware -----------------------------------------------------------------------------------------
+    @property
+    def claims(self) -> EventClaims:
+        if self._claims is None:
+            self._claims = EventClaims(self.agent.store, lease_s=self.settings.claim_lease_s)
+        return self._claims
 
-    def _dedupe(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        """Ack a redelivered event at once (same process); the listener's claim in the store covers restarts and
-        other replicas. The store write is kept off the ack path, so acks stay fast under load."""
-        event_id = body.get("event_id")
-        if event_id:
-            with self._seen_lock:
-                if event_id in self._seen:
-                    log.info("duplicate event %s dropped", event_id)
-                    return BoltResponse(status=200, body="")  # acked (so Slack stops retrying), not answered again
-                self._seen[event_id] = None
-                while len(self._seen) > SEEN_IN_MEMORY:
-                    self._seen.popitem(last=False)
-        next()
-        return None
-
-    def _claim(self, event_id: str | None) -> bool:
-        """True for the first handler of an event across processes and restarts (a row in the state store)."""
-        if not event_id:
-            return True
-        try:
-            with self.agent.store.session() as s:
-                s.add(ProcessedEvent(event_id=str(event_id)))
-        except IntegrityError:
-            log.info("event %s already answered elsewhere", event_id)
-            return False
-        return True
-
-    # --- conversations --------------------------------------------------------------------------------------
+    # --- questions ------------------------------------------------------------------------------------------
 
     def _caller(self, user: str, channel: str, channel_type: str | None, thread: str) -> CallerContext:
         visibility = "dm" if channel_type == "im" else channel_visibility(self.settings.tools_dir, channel)
         return CallerContext(user, channel, visibility, thread)  # type: ignore[arg-type]
 
+    def _on_question(self, client: WebClient, context: BoltContext) -> None:
+        question: Question | None = context.get("question")
+        if question is not None:
+            self._answer(client, question, context.get("claim"), context.get("store_error"))
+
     def _answer(
-        self, client: WebClient, caller: CallerContext, text: str, thread: str, event_id: str | None = None
+        self, client: WebClient, question: Question, claim: Claim | None = None, store_error: str | None = None
     ) -> None:
-        """Run a turn and post the answer (or a reason) in the thread, once per event. Never silent."""
-        if not self._claim(event_id):
-            return
-        try:
-            record = self.agent.run_turn(text, caller, thread)
-        except UserFacingError as err:
-            client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, text=f"Sorry: {err}")
-            return
-        except Exception:
-            ref = reference_id()
-            log.exception("turn failed (%s)", ref)
-            client.chat_postMessage(
-                channel=caller.channel_id,
-                thread_ts=thread,
-                text=f"Sorry, something went wrong on my side (reference {ref}). The details are in the logs.",
-            )
-            return
+        """Run a turn and post the answer (or a reason) in the thread, then close the claim. Never silent."""
+        channel, thread = question.channel, question.thread
+        with self.lifecycle.turn(question.event_id):
+            if store_error:
+                client.chat_postMessage(channel=channel, thread_ts=thread, text=STORE_DOWN.format(ref=store_error))
+                return
+            if claim is not None and claim.outcome == "takeover" and self._already_answered(client, question):
+                self._finish(claim, "answered")
+                return
+            caller = self._caller(question.user, channel, question.channel_type, thread)
+            try:
+                record = self.agent.run_turn(question.text, caller, thread)
+            except UserFacingError as err:
+                self._tell(client, question, claim, f"Sorry: {err}", getattr(err, "reference", None))
+                return
+            except STORE_ERRORS as err:
+                ref = reference_id()
+                obs.ERRORS.labels(kind="store").inc()
+                log.error("turn failed, state store unavailable (%s): %s", ref, type(err).__name__)
+                self._tell(client, question, claim, STORE_DOWN.format(ref=ref), ref)
+                return
+            except Exception:
+                ref = reference_id()
+                obs.ERRORS.labels(kind="turn").inc()
+                log.exception("turn failed (%s)", ref)
+                text = f"Sorry, something went wrong on my side (reference {ref}). The details are in the logs."
+                self._tell(client, question, claim, text, ref)
+                return
+            self._post_answer(client, question, claim, record)
+
+    def _post_answer(self, client: WebClient, question: Question, claim: Claim | None, record: Any) -> None:
+        caller = self._caller(question.user, question.channel, question.channel_type, question.thread)
+        channel, thread = question.channel, question.thread
         private = bool(record.data.get("tables")) and not self._metrics_allowed(caller)
+        posted = False
         try:
             for message in ui.answer_messages(record):
                 if private:  # metric figures only to the asker in channels not configured for them
-                    client.chat_postEphemeral(
-                        channel=caller.channel_id, user=caller.user_id, thread_ts=thread, **message
-                    )
+                    client.chat_postEphemeral(channel=channel, user=caller.user_id, thread_ts=thread, **message)
                 else:
-                    client.chat_postMessage(channel=caller.channel_id, thread_ts=thread, **message)
+                    client.chat_postMessage(channel=channel, thread_ts=thread, **message)
+                posted = True
             if not private:
-                self._post_charts(client, caller.channel_id, thread, record)
+                self._post_charts(client, channel, thread, record)
             if private:
                 client.chat_postMessage(
-                    channel=caller.channel_id,
+                    channel=channel,
                     thread_ts=thread,
                     text="I sent the figures to you only: metric answers are shared in the channels the ops team "
                     "configured (tools/approvals.yaml, slack.metric_channels) and in DMs.",
                 )
             for action in record.pending_actions:
-                self._post_card(client, caller.channel_id, thread, action.id, record)
-        except Exception:  # the answer or a card could not be posted: say so, with a reference
+                self._post_card(client, channel, thread, action.id, record)
+        except Exception as err:  # the answer or a card could not be posted: say so, with a reference
             ref = reference_id()
-            log.exception("posting the answer failed (%s)", ref)
-            client.chat_postMessage(
-                channel=caller.channel_id,
-                thread_ts=thread,
-                text=f"Sorry, I could not post all of my answer (reference {ref}). Pending actions are listed by "
-                "`mopsbot approvals list`.",
+            obs.ERRORS.labels(kind="slack").inc()
+            log.error("posting the answer failed (%s): %s", ref, type(err).__name__, exc_info=err)
+            if not posted and claim is not None and claim.attempts < MAX_POST_ATTEMPTS:
+                self._release(claim)  # nothing reached the thread: the sweeper tries again shortly
+                return
+            text = (
+                f"Sorry, I could not post all of my answer (reference {ref}). Pending actions are listed by "
+                "`mopsbot approvals list`."
             )
+            self._tell(client, question, claim, text, ref)
+            return
+        self._finish(claim, "answered")
+
+    def _tell(self, client: WebClient, question: Question, claim: Claim | None, text: str, ref: str | None) -> None:
+        """Post a reason in the thread and close the claim as failed (told why)."""
+        try:
+            client.chat_postMessage(channel=question.channel, thread_ts=question.thread, text=text)
+        except Exception as err:
+            log.error("could not tell the asker (%s): %s", ref, type(err).__name__)
+        self._finish(claim, "failed", ref)
+
+    def _finish(self, claim: Claim | None, status: str, ref: str | None = None) -> None:
+        if claim is None:
+            return
+        try:
+            self.claims.finish(claim.event_id, status, ref)  # type: ignore[arg-type]
+        except STORE_ERRORS as err:  # the lease runs out and a taker checks the thread before answering again
+            log.error("could not close the claim of event %s: %s", claim.event_id, type(err).__name__)
+
+    def _release(self, claim: Claim) -> None:
+        try:
+            self.claims.release([claim.event_id])
+        except STORE_ERRORS as err:
+            log.error("could not release the claim of event %s: %s", claim.event_id, type(err).__name__)
+
+    def _already_answered(self, client: WebClient, question: Question) -> bool:
+        """A taken-over event whose first owner posted before it died: the bot already spoke after the question."""
+        try:
+            replies = client.conversations_replies(channel=question.channel, ts=question.thread, oldest=question.ts)
+        except Exception as err:  # cannot tell: answer (a rare second answer beats silence)
+            log.warning("could not read thread %s before a takeover: %s", question.thread, type(err).__name__)
+            return False
+        return any(m.get("bot_id") and float(m["ts"]) > float(question.ts) for m in replies.get("messages") or [])
+
+    def answer_orphans(self) -> int:
+        """Take over questions whose claim expired (their replica died or drained) and answer them. Returns how
+        many were taken. Called by the sweeper; takes no more than there are workers, so live events go first."""
+        taken = 0
+        for event_id in self.claims.orphans(limit=LISTENER_WORKERS):
+            if self.lifecycle.draining.is_set():
+                break
+            claim = self.claims.take_orphan(event_id)
+            if claim is None or not claim.request:
+                continue
+            obs.CLAIM_TAKEOVERS.inc()
+            log.info("answering orphaned event %s (attempt %d)", event_id, claim.attempts)
+            self.lifecycle.accept(event_id)
+            self.executor.submit(self._answer, self.app.client, Question.from_dict(claim.request), claim)
+            taken += 1
+        return taken
 
     def _card(self, action_id: str) -> dict[str, Any]:
         """The approval card, always built from the stored action (so every update shows the same payload)."""
@@ -215,27 +272,6 @@ class SlackBot:
 
     def _post_card(self, client: WebClient, channel: str, thread: str, action_id: str, record: Any = None) -> None:
         client.chat_postMessage(channel=channel, thread_ts=thread, **self._card(action_id))
-
-    def _on_mention(self, event: dict[str, Any], client: WebClient, body: dict[str, Any]) -> None:
-        if event.get("bot_id"):
-            return
-        thread = event.get("thread_ts") or event["ts"]
-        caller = self._caller(event["user"], event["channel"], event.get("channel_type"), thread)
-        self._answer(client, caller, _MENTION.sub("", event.get("text", "")).strip(), thread, body.get("event_id"))
-
-    def _on_message(self, event: dict[str, Any], client: WebClient, context: BoltContext, body: dict[str, Any]) -> None:
-        if event.get("bot_id") or event.get("subtype") not in ANSWERED_SUBTYPES or not event.get("user"):
-            return  # the bot's own and other bots' messages, edits, joins
-        text = event.get("text", "")
-        if context.bot_user_id and f"<@{context.bot_user_id}>" in text and event.get("channel_type") != "im":
-            return  # the app_mention event of the same message answers it (Slack sends none in DMs)
-        channel, thread = event["channel"], event.get("thread_ts")
-        if event.get("channel_type") == "im":
-            thread = thread or event["ts"]
-        elif not thread or not self._bot_in_thread(channel, thread):
-            return  # channel chatter: only threads the bot is already in
-        caller = self._caller(event["user"], channel, event.get("channel_type"), thread)
-        self._answer(client, caller, _MENTION.sub("", text).strip(), thread, body.get("event_id"))
 
     def _post_charts(self, client: WebClient, channel: str, thread: str, record: Any) -> None:
         """A PNG per metric result with a trend or a breakdown (matplotlib), uploaded into the thread."""
@@ -281,7 +317,7 @@ class SlackBot:
             channel=body["channel"]["id"], user=body["user"]["id"], thread_ts=message.get("thread_ts"), text=text[:3900]
         )
 
-    def _bot_in_thread(self, channel: str, thread: str) -> bool:
+    def bot_in_thread(self, channel: str, thread: str) -> bool:
         with self.agent.store.session() as s:
             found = s.scalars(
                 select(Conversation.id).where(Conversation.channel_id == channel, Conversation.thread_ts == thread)
@@ -293,13 +329,18 @@ class SlackBot:
         text = (command.get("text") or "").strip() or "help"
         posted = client.chat_postMessage(channel=command["channel_id"], text=f"<@{command['user_id']}> asked: {text}")
         thread = posted["ts"]
-        caller = self._caller(command["user_id"], command["channel_id"], None, thread)
-        self._answer(client, caller, text, thread)
+        self._answer(client, Question(command["user_id"], command["channel_id"], None, thread, thread, text))
 
     # --- approvals ------------------------------------------------------------------------------------------
 
     def _decide(self, action_id: str, user: str, decision: str, reason: str | None):
-        return self.agent.approvals.decide(action_id, user, decision, reason=reason, via="slack")  # type: ignore[arg-type]
+        try:
+            result = self.agent.approvals.decide(action_id, user, decision, reason=reason, via="slack")  # type: ignore[arg-type]
+        except DecisionRefused:
+            obs.APPROVALS.labels(decision=decision, outcome="refused").inc()
+            raise
+        obs.APPROVALS.labels(decision=decision, outcome=result.status).inc()
+        return result
 
     def _on_approve(self, ack: Callable, body: dict[str, Any], client: WebClient) -> None:
         ack()
@@ -336,6 +377,13 @@ class SlackBot:
         except DecisionRefused as err:
             ack(response_action="errors", errors={"reason": _refusal(err)})
             return
+        except STORE_ERRORS as err:
+            ref = reference_id()
+            log.error(
+                "reject of %s failed, state store unavailable (%s): %s", meta["action_id"], ref, type(err).__name__
+            )
+            ack(response_action="errors", errors={"reason": DECISION_STORE_DOWN.format(ref=ref)})
+            return
         ack()
         outcome = f"{result.message} Reason: {reason} ({result.decided_at:%Y-%m-%d %H:%M} UTC)"
         self._close_card(client, meta["channel"], meta["ts"], meta["action_id"], outcome)
@@ -358,8 +406,26 @@ class SlackBot:
         )
 
     def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        """A listener failed: log it with a reference and tell the person who clicked or typed, never silent."""
         ref = reference_id()
+        store_down = isinstance(error, STORE_ERRORS)
+        obs.ERRORS.labels(kind="store" if store_down else "listener").inc()
         log.error("slack handler failed (%s): %s", ref, type(error).__name__, exc_info=error)
+        user, channel = (body.get("user") or {}).get("id"), (body.get("channel") or {}).get("id")
+        if not (user and channel):
+            return  # events tell their asker in _answer; other payloads have nobody to tell
+        message = body.get("message") or {}
+        text = (
+            DECISION_STORE_DOWN.format(ref=ref)
+            if store_down
+            else f"Sorry, something went wrong handling that (reference {ref}). The details are in the logs."
+        )
+        try:
+            self.app.client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=message.get("thread_ts") or message.get("ts"), text=text
+            )
+        except Exception as err:
+            log.error("could not tell %s about %s: %s", user, ref, type(err).__name__)
 
 
 def _refusal(err: DecisionRefused) -> str:

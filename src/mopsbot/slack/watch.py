@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from mopsbot.caller import CallerContext
 from mopsbot.metrics.anomalies import Anomaly, detect
@@ -22,7 +21,6 @@ from mopsbot.metrics.engine import MetricsEngine
 from mopsbot.metrics.present import format_change, format_value
 from mopsbot.metrics.query import MetricQuery
 from mopsbot.slack.app import SlackBot
-from mopsbot.store.models import ProcessedEvent
 from mopsbot.workspace import WorkspaceError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -117,12 +115,7 @@ def run_once(bot: SlackBot, engine: MetricsEngine, config: WatchConfig, today: d
 
 
 def _first_time(bot: SlackBot, key: str) -> bool:
-    try:
-        with bot.agent.store.session() as s:
-            s.add(ProcessedEvent(event_id=key[:128]))
-        return True
-    except IntegrityError:
-        return False
+    return bot.claims.once(key)
 
 
 def run_forever(bot: SlackBot, engine: MetricsEngine, config: WatchConfig, today: date | None = None) -> None:

@@ -17,6 +17,7 @@ def build_approvals(
     data_dir: Path,
     ticket: TicketingAdapter | None = None,
     signing_key: str | None = None,
+    execution_lease_s: float = 300.0,
 ) -> Approvals:
     changes = ChangeRequestHandler(store, ticket or ticketing(None))
     return Approvals(
@@ -28,6 +29,7 @@ def build_approvals(
             "consent_change": changes,
         },
         signing_key=signing_key,
+        execution_lease_s=execution_lease_s,
     )
 
 

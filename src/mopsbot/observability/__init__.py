@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics (`metrics`) and log setup (`logs`). Imports nothing else from mopsbot."""
