@@ -25,7 +25,9 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, *, backend: str | None = None, **agent_args: Any) -> Services:
         """Open the store (migrated) and the approvals; the agent (knowledge, warehouse) is built on first use."""
-        store = agent_args.pop("store", None) or Store.open(settings.resolved_database_url)
+        store = agent_args.pop("store", None) or Store.open(
+            settings.resolved_database_url, timeout_s=settings.store_timeout_s
+        )
         approvals = open_approvals(settings, store)
         return cls(
             settings, store, approvals, Changes(store, approvals.policy), None, {"backend": backend, **agent_args}

@@ -10,12 +10,13 @@ query connection. So: open per question, every statement bounded by a timer that
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import duckdb
 
@@ -27,6 +28,7 @@ LOCK_WAIT_S = 2.0  # how long a question waits for a writer that holds the file'
 PING_TIMEOUT_S = 2.0
 
 Generation = tuple[int, int, int, int, int]
+T = TypeVar("T")
 
 
 class WarehouseUnavailable(UserFacingError):
@@ -60,15 +62,14 @@ def missing(path: Path) -> WarehouseUnavailable:
     )
 
 
-def connect_read_only(path: Path, lock_wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
-    """A duckdb connection that cannot write, read files, attach databases or change its own settings; the caller
-    closes it. Waits up to `lock_wait_s` for a writer's lock. Raises WarehouseUnavailable (or WarehouseBusy)."""
+def _opening(path: Path, lock_wait_s: float, open_: Callable[[], T]) -> T:
+    """`open_()`, retried while a writer holds the file's lock (up to `lock_wait_s`), its errors made clear."""
     deadline, pause = time.monotonic() + lock_wait_s, 0.02
     while True:
         if not path.exists():
             raise missing(path)
         try:
-            return duckdb.connect(str(path), read_only=True, config=CONFIG)
+            return open_()
         except duckdb.Error as err:
             text = str(err)
             if "Could not set lock" in text:
@@ -80,12 +81,22 @@ def connect_read_only(path: Path, lock_wait_s: float = 0.0) -> duckdb.DuckDBPyCo
                 time.sleep(pause)
                 pause = min(pause * 2, 0.25)
                 continue
-            if "database does not exist" in text:
+            if "does not exist" in text:
                 raise missing(path) from None
             if "not a valid DuckDB database file" in text:
                 empty = path.is_file() and path.stat().st_size == 0
                 raise unreadable(path, "empty file" if empty else "corrupt or not a duckdb file") from None
+            if "Permission denied" in text:
+                raise unreadable(path, "permission denied") from None
+            if isinstance(err, duckdb.IOException) or "Corrupt database" in text:
+                raise unreadable(path) from err
             raise unreadable(path, _first_line(err)) from None
+
+
+def connect_read_only(path: Path, lock_wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """A duckdb connection that cannot write, read files, attach databases or change its own settings; the caller
+    closes it. Waits up to `lock_wait_s` for a writer's lock. Raises WarehouseUnavailable (or WarehouseBusy)."""
+    return _opening(path, lock_wait_s, lambda: duckdb.connect(str(path), read_only=True, config=CONFIG))
 
 
 def generation(path: Path) -> Generation | None:
@@ -106,8 +117,8 @@ Fetch = Literal["all", "one", "numpy"]
 
 
 class Session:
-    """One read-only connection for one question: each statement bounded by `timeout_s` (interrupted when it
-    runs longer), storage errors turned into WarehouseUnavailable. Other duckdb errors propagate."""
+    """One connection for one question. Each read is one SELECT, bounded by `timeout_s` (interrupted when it runs
+    longer); storage errors become WarehouseUnavailable. Other duckdb errors propagate."""
 
     def __init__(
         self,
@@ -119,10 +130,13 @@ class Session:
         self.con = con
         self.timeout_s = timeout_s
         self.path = path
-        self.generation = generation  # of the file as it was just before this connection opened
+        self.generation = generation  # of the file as it was just before this question opened it
 
     def read(self, sql: str, params: Any = None, fetch: Fetch = "all") -> Any:
-        """Run one statement and fetch its result. Raises WarehouseTimeout, WarehouseUnavailable, duckdb.Error."""
+        """Run one SELECT and fetch its result. Raises WarehouseTimeout, WarehouseUnavailable, duckdb.Error."""
+        statements = self.con.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise ValueError("a warehouse read is exactly one SELECT statement")
         fired = threading.Event()
 
         def stop() -> None:
@@ -147,59 +161,111 @@ class Session:
                     "try a narrower question (a shorter period or fewer breakdowns)"
                 ) from None
             raise
-        except (duckdb.IOException, duckdb.FatalException) as err:
-            raise unreadable(self.path, _first_line(err)) from None
+        except duckdb.Error as err:
+            if isinstance(err, (duckdb.IOException, duckdb.FatalException)) or "Corrupt database" in str(err):
+                raise unreadable(self.path) from err
+            raise
         finally:
             if timer:
                 timer.cancel()
 
-    def close(self) -> None:
-        self.con.close()
-
 
 @contextmanager
-def session(
-    connect: Callable[[], duckdb.DuckDBPyConnection], timeout_s: float | None, path: Path | None = None
-) -> Iterator[Session]:
-    """A Session on a connection from `connect`, closed on exit."""
-    gen = generation(path) if path else None  # before opening: a file replaced later is seen by the next question
-    s = Session(connect(), timeout_s, path, gen)
+def session(connect: Callable[[], duckdb.DuckDBPyConnection], timeout_s: float | None = None) -> Iterator[Session]:
+    """A Session on a new connection from `connect` (any function returning one), closed on exit."""
+    con = connect()
     try:
-        yield s
+        yield Session(con, timeout_s)
     finally:
-        s.close()
+        con.close()
 
 
 class Warehouse:
-    """The warehouse file and how it is read: per question, with a statement timeout and a bounded lock wait."""
+    """The warehouse file and how questions read it: attached read-only per question (writers wait at most one
+    question; a replaced file is read by the next one), each read bounded by `timeout_s`, a writer's lock
+    awaited up to `lock_wait_s`. Calling it gives a standalone read-only connection for hand-written SQL."""
 
     def __init__(self, path: Path, timeout_s: float = DEFAULT_TIMEOUT_S, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = path
         self.timeout_s = timeout_s
         self.lock_wait_s = min(lock_wait_s, timeout_s)
+        self._lock = threading.Lock()
+        self._db: duckdb.DuckDBPyConnection | None = None  # in memory: holds no file
+        self._ids = itertools.count(1)
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A new read-only connection (no statement timeout); close it when done. Raises WarehouseUnavailable."""
+    def __call__(self) -> duckdb.DuckDBPyConnection:
+        """A new standalone read-only connection (no timeout); close it when done. Raises WarehouseUnavailable."""
         return connect_read_only(self.path, self.lock_wait_s)
 
-    def session(self) -> Any:
-        """A context manager giving a Session; the connection closes when it exits."""
-        return session(self.connect, self.timeout_s, self.path)
+    connect = __call__
 
-    def ping(self, table: str | None = None, time_column: str | None = None) -> dict[str, Any]:
-        """Readiness: opens, runs `select 1` and reads `table`'s latest `time_column`, within a short timeout.
-        Returns {"ok": bool, "detail": str}; never raises."""
-        limit = min(PING_TIMEOUT_S, self.timeout_s)
-        probe = Warehouse(self.path, limit, min(0.5, limit))
+    def _memory_db(self) -> duckdb.DuckDBPyConnection:
+        """The in-memory database questions attach the file to: only the warehouse file (and its WAL) is
+        reachable, and its settings are locked."""
+        with self._lock:
+            if self._db is None:
+                db = duckdb.connect(":memory:", config={"autoload_known_extensions": False})
+                files = ", ".join(_literal(f) for f in (self.path.absolute(), Path(f"{self.path.absolute()}.wal")))
+                db.execute(f"SET allowed_paths = [{files}]")
+                db.execute("SET enable_external_access = false")
+                db.execute("SET lock_configuration = true")
+                self._db = db
+            return self._db
+
+    @contextmanager
+    def session(self, timeout_s: float | None = None, lock_wait_s: float | None = None) -> Iterator[Session]:
+        """A Session for one question: the file attached read-only under a fresh name, detached on exit.
+        Raises WarehouseUnavailable (missing, unreadable) or WarehouseBusy (a writer holds the lock)."""
+        gen = generation(self.path)  # before attaching: a file replaced later is read by the next question
+        if gen is None:
+            raise missing(self.path)
+        con = self._memory_db().cursor()
+        alias = f"warehouse_{next(self._ids)}"
+        attach = f"ATTACH {_literal(self.path.absolute())} AS {alias} (READ_ONLY)"
         try:
-            with probe.session() as s:
+            _opening(self.path, self.lock_wait_s if lock_wait_s is None else lock_wait_s, lambda: con.execute(attach))
+            con.execute(f"USE {alias}")
+        except BaseException:
+            con.close()
+            raise
+        try:
+            yield Session(con, timeout_s or self.timeout_s, self.path, gen)
+        finally:
+            self._detach(con, alias)
+
+    def _detach(self, con: duckdb.DuckDBPyConnection, alias: str) -> None:
+        try:
+            con.execute("USE memory")
+            con.execute(f"DETACH {alias}")
+        except duckdb.Error:
+            self.close()  # dropping the whole in-memory database is the sure way to let go of the file
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        """Drop the in-memory database (the next question makes a new one)."""
+        with self._lock:
+            db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+    def ping(self, tables: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+        """Readiness: opens, runs `select 1` and reads the latest date of each (table, time column), the first
+        being the main table, each read within a short timeout. Returns {"ok": bool, "detail": str}; never raises."""
+        limit = min(PING_TIMEOUT_S, self.timeout_s)
+        try:
+            with self.session(limit, min(0.5, limit)) as s:
                 s.read("SELECT 1", fetch="one")
-                detail = f"warehouse {self.path} answers"
-                if table and time_column:
-                    latest = s.read(f"SELECT max({time_column})::DATE FROM {table}", fetch="one")[0]  # noqa: S608 - catalog names
-                    detail += f"; {table} has data through {latest.isoformat() if latest else 'nothing (empty)'}"
+                latest = [s.read(f"SELECT max({c})::DATE FROM {t}", fetch="one")[0] for t, c in tables or []]  # noqa: S608
+            detail = f"warehouse {self.path} answers"
+            if tables:
+                detail += f"; {tables[0][0]} has data through {latest[0].isoformat() if latest[0] else 'nothing'}"
             return {"ok": True, "detail": detail}
         except UserFacingError as err:
             return {"ok": False, "detail": str(err)}
         except Exception as err:  # a probe reports, it never raises
             return {"ok": False, "detail": f"warehouse {self.path}: {type(err).__name__}: {_first_line(err)}"}
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"

@@ -378,6 +378,20 @@ def test_recover_fails_a_non_resumable_execution_visibly_without_running_it(stor
     assert verify(store).ok
 
 
+def test_recover_gives_up_on_an_execution_that_keeps_crashing(store: Store) -> None:
+    executor = Resumable(crashes=3)
+    action_id, _ = _stuck(store, executor)
+    for attempt in (2, 3):  # each resumed run dies too
+        sweeper = Approvals(store, POLICY, {"change_request": executor})
+        with pytest.raises(Crash):
+            sweeper.recover(datetime.now(UTC) + attempt * LEASE)
+        assert _execution(store, action_id)["attempts"] == attempt
+    (recovered,) = Approvals(store, POLICY, {"change_request": executor}).recover(datetime.now(UTC) + 9 * LEASE)
+    assert recovered.status == "failed" and "interrupted 3 times" in recovered.message
+    assert len(executor.keys) == 3 and _execution(store, action_id)["action"] == "failed"
+    assert verify(store).ok
+
+
 def test_recover_leaves_an_execution_within_its_lease_alone(store: Store) -> None:
     executor = Resumable()
     action_id, _ = _stuck(store, executor)

@@ -100,7 +100,7 @@ def build_agent(
     approvals: Approvals | None = None,
 ) -> Agent:
     """An agent on the configured (or given) backend; migrations are applied to the store on open."""
-    store = store or Store.open(settings.resolved_database_url)
+    store = store or Store.open(settings.resolved_database_url, timeout_s=settings.store_timeout_s)
     knowledge = knowledge or open_knowledge(settings)
     registry = builtin_registry()
     chosen = choose_backend(settings, backend, have_client=client is not None)

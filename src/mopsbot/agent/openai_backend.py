@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MIN_ROUND_S = 1.0  # a round (or a retry) is not started with less time than this left in the turn
 MAX_BACKOFF_S = 8.0
 _FAILURES = {  # what the user reads after "The language model ", by kind of failure
-    "timeout": "did not answer (timeout after {timeout:.3g} s{tries})",
+    "timeout": "did not answer (timeout after {timeout:g} s{tries})",
     "connection": "endpoint cannot be reached right now (connection failed or cut{tries})",
     "rate_limited": "endpoint is rate-limiting us (429{tries}); try again in a minute",
     "status": "endpoint returned an error ({status}{tries})",
@@ -204,7 +204,7 @@ class OpenAIBackend:
             extra={"reference": ref, "error_kind": f"llm_{kind}", "status": status, "attempts": attempts},
         )
         tries = f", {attempts} attempts" if attempts > 1 else ""
-        what = _FAILURES[kind].format(tries=tries, status=status, timeout=timeout)
+        what = _FAILURES[kind].format(tries=tries, status=status, timeout=round(timeout, 1))
         return LLMUnavailable(f"The language model {what}; reference {ref}", ref)
 
     def _guard(

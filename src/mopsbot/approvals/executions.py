@@ -24,6 +24,7 @@ from mopsbot.store.db import Store
 from mopsbot.store.models import ActionExecution, PendingAction
 
 SWEEPER = "mopsbot-sweeper"
+SWEEPER_ATTEMPTS = 3  # an execution that keeps killing its process is failed, not resumed forever
 
 
 class NothingToResume(DecisionRefused):

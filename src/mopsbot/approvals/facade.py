@@ -52,6 +52,7 @@ from mopsbot.approvals.envelope import (
 )
 from mopsbot.approvals.executions import (
     SWEEPER,
+    SWEEPER_ATTEMPTS,
     ExecutionLedger,
     NothingToResume,
     Recovered,
@@ -546,11 +547,12 @@ class Approvals:
     def recover(self, now: datetime | None = None) -> list[Recovered]:
         """Finish every execution a crash left `running` past its lease (the `serve` sweeper calls this).
 
-        One whose executor is idempotent (`resumable`) is resumed as mopsbot-sweeper with the same key. Any other,
-        or one whose stored row no longer matches its envelope, is marked failed with its action, the error saying
-        it was interrupted and may have partly run: a person checks the target system and proposes it again, since
-        repeating it blindly could do it twice. Executions within their lease are left alone. Returns what it
-        finished (with the thread to tell); one that a person or another replica took first is left out.
+        One whose executor is idempotent (`resumable`) is resumed as mopsbot-sweeper with the same key, up to
+        SWEEPER_ATTEMPTS attempts. Any other, or one whose stored row no longer matches its envelope, is marked failed
+        with its action, the error saying it was interrupted and may have partly run: a person checks the target
+        system and proposes it again, since repeating it blindly could do it twice. Executions within their lease
+        are left alone. Returns what it finished (with the thread to tell); one taken first by a person or another
+        replica is left out.
         """
         now = now or self.clock()
         return [done for execution in self.executions.stuck(now) if (done := self._recover(execution, now))]
@@ -572,7 +574,8 @@ class Approvals:
             kind = str(envelope.get("kind") or row.kind)
         thread = {"action_id": action_id, "kind": kind, "channel_id": envelope.get("channel_id"),
                   "thread_ts": envelope.get("thread_ts")}  # fmt: skip
-        if sealed is not None and is_resumable(self.handlers.get(sealed.kind)):
+        attempts = execution.attempts or 1
+        if sealed is not None and is_resumable(self.handlers.get(sealed.kind)) and attempts < SWEEPER_ATTEMPTS:
             try:
                 result = self._resume(action_id, SWEEPER, now, {"via": "sweeper"}, person=False)
             except (DecisionRefused, EnvelopeMismatch) as err:  # a person or another replica got there first
@@ -580,9 +583,12 @@ class Approvals:
                 return None
             text = "completed" if result.status == "executed" else f"failed: {result.error}"
             return Recovered(**thread, status=result.status, message=f"Resumed after an interrupted run; {text}")
+        where = execution.owner or "an unknown process"
+        if why is None and attempts >= SWEEPER_ATTEMPTS:
+            why = f"interrupted {attempts} times (last on {where}); not resumed again: check it, then propose it again"
         why = why or (
-            f"interrupted while running on {execution.owner or 'an unknown process'}; a {kind} action is not safe to "
-            "re-run automatically and may have partly run: check it, then propose it again"
+            f"interrupted while running on {where}; a {kind} action is not safe to re-run automatically and may have "
+            "partly run: check it, then propose it again"
         )
         if not self.executions.abandon(execution, SWEEPER, now, why):
             return None

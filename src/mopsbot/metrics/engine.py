@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -34,6 +37,7 @@ from mopsbot.warehouse import (
 )
 
 DEFAULT_PERIOD = "last 90 days"
+_QUESTION: ContextVar[tuple[MetricsEngine, Session] | None] = ContextVar("metrics_question", default=None)
 
 
 @dataclass
@@ -104,8 +108,9 @@ def _json(v: Any) -> Any:
 
 
 class MetricsEngine:
-    """The semantic layer: catalog + warehouse. Thread-safe; holds no warehouse handle between questions (each
-    question opens, reads and closes), so writers are never blocked for long and a reseed is seen at once.
+    """The semantic layer: catalog + warehouse. Thread-safe; holds no warehouse file between questions (each
+    question attaches it read-only, reads and detaches), so a writer waits at most one question and a reseed
+    is seen by the next question.
 
     `timeout_s` bounds every warehouse statement. With `lazy`, reading the catalog never touches the warehouse
     (the bot starts, and answers knowledge questions, whatever state the warehouse is in); its columns are
@@ -139,14 +144,18 @@ class MetricsEngine:
     def catalog(self) -> Catalog:
         """The catalog. Unless lazy, also checked against the warehouse's columns when the warehouse can be read
         now. Raises CatalogError."""
+        if self._catalog is None and not self.lazy:
+            try:
+                with self.warehouse.session() as s:
+                    return self._checked_catalog(s)
+            except (WarehouseUnavailable, WarehouseTimeout):
+                pass  # checked at the first question instead
+        return self._shape()
+
+    def _shape(self) -> Catalog:
+        """The catalog as loaded (checked against the warehouse if a question has read it); reads no warehouse."""
         if self._catalog is None:
             shape = load_catalog(self.catalog_path)
-            if not self.lazy:
-                try:
-                    with self.warehouse.session() as s:
-                        return self._checked_catalog(s)
-                except (WarehouseUnavailable, WarehouseTimeout):
-                    pass  # checked at the first question instead
             with self._lock:
                 self._catalog = self._catalog or shape
         return self._catalog
@@ -163,63 +172,79 @@ class MetricsEngine:
             self._catalog, self._checked = catalog, s.generation
         return catalog
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A new read-only connection for hand-written reads (no timeout); close it when done."""
-        return self.warehouse.connect()
+    @property
+    def cursor(self) -> Warehouse:
+        """The warehouse as a connection factory: `engine.cursor()` is a new read-only connection for hand-written
+        SQL (close it); handed to Predictions, its reads go per question, bounded by the timeout."""
+        return self.warehouse
 
     def close(self) -> None:
-        """Nothing to release: no connection outlives a question."""
+        """Release the in-memory database questions attach the file to (no file is held between questions)."""
+        self.warehouse.close()
 
     def ping(self) -> dict[str, Any]:
-        """Readiness probe: the warehouse opens, answers `select 1`, and how fresh its main table is (the table
-        most measures read), within a short timeout. Returns {"ok": bool, "detail": str}; never raises."""
-        table = time = None
+        """Readiness probe: the warehouse opens and answers `select 1`, every catalog table's latest date reads,
+        and the main table's (the one most measures read) is reported; short timeout. Returns {"ok": bool,
+        "detail": str}; never raises."""
+        tables: list[tuple[str, str]] = []
         try:
             catalog = self._catalog or load_catalog(self.catalog_path)
             counts = Counter(m.table for m in catalog.measures.values() if m.table in catalog.tables)
-            if counts:
-                table = counts.most_common(1)[0][0]
-                time = catalog.tables[table].time
+            order = sorted(catalog.tables, key=lambda t: -counts[t])
+            tables = [(t, catalog.tables[t].time) for t in order if catalog.tables[t].time]
         except Exception:  # a broken catalog must not hide whether the warehouse answers
-            table = None
-        return self.warehouse.ping(table, time)
+            tables = []
+        return self.warehouse.ping(tables)
 
     @property
     def calendar(self) -> FiscalCalendar:
-        return FiscalCalendar(self.catalog.spec.fiscal_year_start_month)
+        return FiscalCalendar(self._shape().spec.fiscal_year_start_month)
 
     def period_of(self, query: MetricQuery, today: date | None = None) -> Period:
         if query.start and query.end:
             return Period(query.start, query.end, f"{query.start.isoformat()} to {query.end.isoformat()}")
         return parse_period(query.period or DEFAULT_PERIOD, today or self.today or date.today(), self.calendar)
 
-    def freshness(self, tables: set[str], s: Session | None = None) -> dict[str, str]:
+    def freshness(self, tables: set[str]) -> dict[str, str]:
         """The latest date in each table's governing column (read each time: a reseed must show at once)."""
-        if s is None:
-            with self.warehouse.session() as s:
-                return self.freshness(tables, s)
         out = {}
-        for t in sorted(tables):
-            time = self.catalog.tables[t].time
-            latest = s.read(f"SELECT max({time})::DATE FROM {t}", fetch="one")[0]  # names from the catalog
-            out[t] = latest.isoformat() if latest else ""
+        with self._question() as s:
+            for t in sorted(tables):
+                time = self._shape().tables[t].time
+                latest = s.read(f"SELECT max({time})::DATE FROM {t}", fetch="one")[0]  # names from the catalog
+                out[t] = latest.isoformat() if latest else ""
         return out
+
+    @contextmanager
+    def _question(self) -> Iterator[Session]:
+        """The session of the question under way in this thread, or a new one for the duration: one question's
+        reads share one attachment of the file."""
+        current = _QUESTION.get()
+        if current is not None and current[0] is self:
+            yield current[1]
+            return
+        with self.warehouse.session() as s:
+            token = _QUESTION.set((self, s))
+            try:
+                yield s
+            finally:
+                _QUESTION.reset(token)
 
     def query(self, query: MetricQuery, today: date | None = None) -> MetricResult:
         """Run a metric query. Raises UserFacingError subclasses (unknown names, bad periods, no warehouse,
         an unreadable or busy warehouse, a statement over the timeout)."""
-        catalog = self.catalog
+        catalog = self._shape()
         resolved = resolve(catalog, query)
         period = self.period_of(query, today)
         comp = comparison_period(period, query.compare_to, self.calendar) if query.compare_to else None
         # a comparison without a time grain reads both periods in one scan; otherwise one query per period
         one_pass = comp is not None and one_pass_comparison(resolved) and compiled_sources_allow(catalog, resolved)
         compiled = compile_query(catalog, resolved, period, comp if one_pass else None)
-        with self.warehouse.session() as s:
+        with self._question() as s:
             catalog = self._checked_catalog(s)
-            rows = self._run(compiled, s)
-            freshness = self.freshness(compiled.tables, s)
-            previous = self._run(compile_query(catalog, resolved, comp), s) if comp and not one_pass else None
+            rows = self._run(compiled)
+            freshness = self.freshness(compiled.tables)
+            previous = self._run(compile_query(catalog, resolved, comp)) if comp and not one_pass else None
         truncated = len(rows) > resolved.limit
         rows = rows[: resolved.limit]
         result = MetricResult(
@@ -258,30 +283,31 @@ class MetricsEngine:
             result.comparison, result.compare_to = comp, query.compare_to
         return result
 
-    def _run(self, compiled: Compiled, s: Session | None = None) -> list[dict[str, Any]]:
-        """Rows of one compiled statement, on `s` or on a connection of its own. Raises UserFacingError."""
-        if s is None:
-            with self.warehouse.session() as s:
-                return self._run(compiled, s)
+    def _run(self, compiled: Compiled) -> list[dict[str, Any]]:
+        """Rows of one compiled statement, in the current question's session or one of its own. Raises
+        UserFacingError (WarehouseTimeout past the timeout)."""
         try:
-            rows = s.read(compiled.sql, compiled.params)
+            with self._question() as s:
+                rows = s.read(compiled.sql, compiled.params)
         except duckdb.Error as err:
             raise UserFacingError(f"the warehouse refused the metric query: {str(err).splitlines()[0]}") from err
         return [dict(zip(compiled.columns, (_plain(v) for v in row), strict=True)) for row in rows]
 
     def definition(self, name: str) -> str:
-        m = self.catalog.metrics[name]
-        text = m.description or _formula(self.catalog, name)
+        catalog = self._shape()
+        m = catalog.metrics[name]
+        text = m.description or _formula(catalog, name)
         return f"{m.label}: {text}"
 
     def dimension_values(self, dimension: str, limit: int = 1000) -> list[str]:
         """Distinct values of a dimension in the warehouse (for matching a campaign or owner name)."""
-        d = self.catalog.dimensions[self.catalog.dimension_name(dimension)]
+        catalog = self._shape()
+        d = catalog.dimensions[catalog.dimension_name(dimension)]
         if d.values is not None:
             return list(d.values)
         table, column = next((t, c) for t, c in d.columns.items() if t != ATTRIBUTION_TABLE)
         sql = f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY 1 LIMIT ?"
-        with self.warehouse.session() as s:
+        with self._question() as s:
             return [r[0] for r in s.read(sql, [limit])]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import structlog
 
@@ -41,18 +41,34 @@ def json_formatter() -> logging.Formatter:
     )
 
 
-def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
-    """Route the root logger to stderr in `fmt`, at `level`; calling it again replaces the earlier setup."""
+def configure_logging(
+    level: str = "INFO", fmt: Literal["text", "json"] = "text", *, stream: IO[str] | None = None, force: bool = False
+) -> None:
+    """Route the root logger to `stream` (stderr) in `fmt`, at `level`.
+
+    Like logging.basicConfig it leaves a root logger that others have given handlers (an embedding app, pytest)
+    alone unless `force`; calling it again replaces the handler it installed. Noisy libraries log at WARNING.
+    """
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
-        root.removeHandler(handler)
-    handler = _Handler()
-    handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(level)
+    ours = [h for h in root.handlers if isinstance(h, _Handler)]
     quiet = max(logging.WARNING, logging.getLevelName(level))
     for name in NOISY:
         logging.getLogger(name).setLevel(quiet)
+    if len(root.handlers) > len(ours) and not force:
+        return
+    for handler in ours:
+        root.removeHandler(handler)
+    handler = _Handler(stream)
+    handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def reset_logging() -> None:
+    """Remove the handler configure_logging installed (tests; embedding apps that take logging over)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(handler)
 
 
 @contextmanager

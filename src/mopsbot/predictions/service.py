@@ -57,15 +57,13 @@ class WhatIf:
 class Predictions:
     """Explain, what-if and batch-score with the workspace's models. Thread-safe; artifacts load once.
 
-    Entities are read from `cursor`: a Warehouse (a connection per call, statements bounded by its timeout) or
-    a function returning a new connection; nothing touches the warehouse until a call needs it."""
+    Entities are read through `cursor`: a Warehouse (read per call, bounded by its timeout) or any function
+    returning a new connection (closed after each call). Nothing reads the warehouse until a call needs it."""
 
     def __init__(self, cards_dir: Path, models_dir: Path, cursor: Cursor | Warehouse, ledger: Any = None) -> None:
         self.cards_dir = cards_dir
         self.models_dir = models_dir
-        self.cursor: Cursor = cursor.connect if isinstance(cursor, Warehouse) else cursor
-        self._timeout_s = cursor.timeout_s if isinstance(cursor, Warehouse) else None
-        self._path = cursor.path if isinstance(cursor, Warehouse) else None
+        self.cursor = cursor
         # mopsbot.audit.artifacts.AuditLedger: artifact hashes recorded at training/registration, checked at load
         self.ledger = ledger
         self._cards: dict[str, ModelCard] | None = None
@@ -97,7 +95,7 @@ class Predictions:
 
     def _session(self) -> Any:
         """One connection for one call, closed after; raises WarehouseUnavailable when it cannot open."""
-        return session(self.cursor, self._timeout_s, self._path)
+        return self.cursor.session() if isinstance(self.cursor, Warehouse) else session(self.cursor)
 
     def _columns(self, s: Session, table: str) -> frozenset[str]:
         rows = s.read("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])

@@ -7,6 +7,7 @@ and redeliveries (store/claims.py), or its asker is told why with a reference id
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -25,6 +26,7 @@ from mopsbot.caller import CallerContext
 from mopsbot.config import Settings
 from mopsbot.errors import UserFacingError, reference_id
 from mopsbot.observability import metrics as obs
+from mopsbot.observability.logs import log_context
 from mopsbot.slack import blocks as ui
 from mopsbot.slack.lifecycle import Lifecycle
 from mopsbot.slack.middleware import STORE_ERRORS, ClaimEvents
@@ -54,7 +56,11 @@ SUGGESTED_PROMPTS = (
 
 def web_client(settings: Settings) -> WebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    kwargs: dict[str, Any] = {"token": token, "retry_handlers": [RateLimitErrorRetryHandler(max_retry_count=3)]}
+    kwargs: dict[str, Any] = {
+        "token": token,
+        "timeout": max(1, round(settings.slack_timeout_s)),
+        "retry_handlers": [RateLimitErrorRetryHandler(max_retry_count=3)],
+    }
     if settings.slack_api_url:
         kwargs["base_url"] = settings.slack_api_url
     return WebClient(**kwargs)
@@ -85,15 +91,28 @@ class SlackBot:
         self.app.assistant(self._assistant())
         self.app.event("app_mention")(self._on_question)
         self.app.event("message")(self._on_question)
-        self.app.action("mops_approve")(self._on_approve)
-        self.app.action("mops_reject")(self._on_reject)
-        self.app.view("mops_reject_modal")(self._on_reject_reason)
-        self.app.action("mops_feedback_up")(self._on_feedback)
-        self.app.action("mops_feedback_down")(self._on_feedback)
-        self.app.action("mops_escalate")(self._on_escalate)
-        self.app.action("mops_show_query")(self._on_show_query)
-        self.app.command("/mops")(self._on_command)
+        self.app.action("mops_approve")(self._reported(self._on_approve))
+        self.app.action("mops_reject")(self._reported(self._on_reject))
+        self.app.view("mops_reject_modal")(self._reported(self._on_reject_reason))
+        self.app.action("mops_feedback_up")(self._reported(self._on_feedback))
+        self.app.action("mops_feedback_down")(self._reported(self._on_feedback))
+        self.app.action("mops_escalate")(self._reported(self._on_escalate))
+        self.app.action("mops_show_query")(self._reported(self._on_show_query))
+        self.app.command("/mops")(self._reported(self._on_command))
         self.app.error(self._on_error)
+
+    def _reported(self, listener: Callable[..., None]) -> Callable[..., None]:
+        """The listener, its failures reported to the person who clicked or typed (with a reference) instead of
+        raised: bolt answers Slack with an error when an already-acked listener raises."""
+
+        @functools.wraps(listener)
+        def run(**kwargs: Any) -> None:
+            try:
+                listener(**kwargs)
+            except Exception as err:
+                self._on_error(err, kwargs.get("body") or {})
+
+        return run
 
     def _assistant(self) -> Assistant:
         """Slack's assistant view: suggested prompts when a thread opens, a "thinking…" status and a title."""
@@ -147,7 +166,11 @@ class SlackBot:
     ) -> None:
         """Run a turn and post the answer (or a reason) in the thread, then close the claim. Never silent."""
         channel, thread = question.channel, question.thread
-        with self.lifecycle.turn(question.event_id):
+        with (
+            self.lifecycle.turn(question.event_id),
+            obs.INFLIGHT_TURNS.track_inprogress(),
+            log_context(event_id=question.event_id, channel=channel, thread=thread),
+        ):
             if store_error:
                 client.chat_postMessage(channel=channel, thread_ts=thread, text=STORE_DOWN.format(ref=store_error))
                 return
@@ -224,6 +247,10 @@ class SlackBot:
     def _finish(self, claim: Claim | None, status: str, ref: str | None = None) -> None:
         if claim is None:
             return
+        log.info(
+            "event %s %s", claim.event_id, status,
+            extra={"event_id": claim.event_id, "outcome": status, "reference": ref, "attempt": claim.attempts},
+        )  # fmt: skip
         try:
             self.claims.finish(claim.event_id, status, ref)  # type: ignore[arg-type]
         except STORE_ERRORS as err:  # the lease runs out and a taker checks the thread before answering again
@@ -324,7 +351,7 @@ class SlackBot:
             ).first()
         return found is not None
 
-    def _on_command(self, ack: Callable, command: dict[str, Any], client: WebClient) -> None:
+    def _on_command(self, ack: Callable, command: dict[str, Any], client: WebClient, body: dict[str, Any]) -> None:
         ack()
         text = (command.get("text") or "").strip() or "help"
         posted = client.chat_postMessage(channel=command["channel_id"], text=f"<@{command['user_id']}> asked: {text}")
@@ -411,7 +438,8 @@ class SlackBot:
         store_down = isinstance(error, STORE_ERRORS)
         obs.ERRORS.labels(kind="store" if store_down else "listener").inc()
         log.error("slack handler failed (%s): %s", ref, type(error).__name__, exc_info=error)
-        user, channel = (body.get("user") or {}).get("id"), (body.get("channel") or {}).get("id")
+        user = (body.get("user") or {}).get("id") or body.get("user_id")
+        channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
         if not (user and channel):
             return  # events tell their asker in _answer; other payloads have nobody to tell
         message = body.get("message") or {}

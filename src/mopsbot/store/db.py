@@ -44,8 +44,12 @@ def _begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite files get their folder created, foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, timeout_s: float | None = None, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite files get their folder created, foreign keys, WAL and a busy timeout.
+
+    `timeout_s` bounds a PostgreSQL connect and waiting for a pooled connection; a statement may take twice it
+    (lock waits included), so a stopped or overloaded database fails a request instead of holding its worker.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -55,6 +59,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _begin_immediate)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if timeout_s is not None and parsed.get_backend_name() == "postgresql":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", max(1, round(timeout_s)))
+        connect_args.setdefault("options", f"-c statement_timeout={int(timeout_s * 2000)}")
+        kwargs["connect_args"] = connect_args
+        kwargs.setdefault("pool_timeout", timeout_s)
     return create_engine(url, **kwargs)
 
 
@@ -139,8 +149,8 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str, migrate: bool = True) -> Store:
-        engine = make_engine(url)
+    def open(cls, url: str, migrate: bool = True, timeout_s: float | None = None) -> Store:
+        engine = make_engine(url, timeout_s=timeout_s)
         if migrate:
             upgrade(engine)
         return cls(engine)
