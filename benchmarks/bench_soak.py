@@ -162,7 +162,7 @@ class Soak:
     def restart_db(self, pg: PgCluster) -> None:
         started = time.monotonic()
         pg.restart()
-        self.notes.append(f"PostgreSQL restarted (pg_ctl restart -m fast) in {time.monotonic() - started:.1f} s")
+        self.notes.append(f"PostgreSQL restarted (fast shutdown, start) in {time.monotonic() - started:.1f} s")
 
     def run(self, minutes: float, rate: float, pg: PgCluster) -> None:
         start = time.monotonic()

@@ -1,11 +1,13 @@
-"""The metrics warehouse, read without ever holding it: one read-only duckdb connection per question, then closed.
+"""The metrics warehouse, never held between questions: each question attaches the file read-only, then detaches.
 
-A held handle keeps duckdb's shared file lock (so no writer can open the file) and keeps reading the replaced
-inode after `mopsbot demo seed`. Measured on the demo warehouse (benchmarks/bench_warehouse.py, 2 cores): a
-metric question costs p50 6.0 ms on a held connection and 25.5 ms opened per question (+~20 ms, one duckdb
-instance start-up), small next to a chat turn. A snapshot copy needs a consistent copy of a file a writer may be
-changing and doubles the disk use; ATTACH on a held in-memory instance (~2 ms) would need ATTACH allowed on the
-query connection. So: open per question, every statement bounded by a timer that calls `interrupt()`.
+A held duckdb handle keeps the file's shared lock (no writer can open it) and keeps reading the old inode after
+`mopsbot demo seed` renames a new file over it. Measured (benchmarks/bench_warehouse.py, demo warehouse, 2 busy
+cores, p50 per question): held connection 9.3 ms, a new read-only connection per question 132 ms (14x: a duckdb
+instance start-up each time, 17 ms on an idle machine), ATTACH/DETACH on a held in-memory database 22 ms (2.4x;
+the cycle costs 2-3 ms, the rest is re-reading blocks a held handle caches). A snapshot copy would have to copy
+a file a writer may be changing, and doubles the disk. So: attach per question, to an in-memory database whose
+only reachable files are the warehouse and its WAL, settings locked, reads limited to one SELECT, each bounded
+by a timer that calls `interrupt()`.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def test_twenty_questions_over_two_replicas_are_answered_once_and_redeliveries_a
     start_pair: Callable[..., tuple[Replica, Replica]], slack: Slack
 ) -> None:
     # nothing fails here: a turn budget that 10 concurrent turns per replica on 2 busy cores cannot run out of
-    pair = a, b = start_pair({"MOPSBOT_CLAIM_LEASE_S": "60", "MOPSBOT_TURN_BUDGET_S": "45"})
+    pair = a, b = start_pair(short_lease=False)
     for replica in pair:
         assert replica.get("/livez").status == 200
         status, ready = replica.readyz()

@@ -374,10 +374,7 @@ class Agent:
             except UserFacingError:
                 outcome = "error"
                 raise
-            except Exception:
-                metrics.ERRORS.labels("turn_failed").inc()
-                raise
-            finally:
+            finally:  # an unexpected exception stays "failed"; the surface logs and counts it with its reference
                 self._observe(executor, outcome, time.perf_counter() - start)
 
     def _answer(self, message: str, executor: _Executor, start: float) -> tuple[TurnRecord, str]:

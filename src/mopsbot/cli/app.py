@@ -84,7 +84,7 @@ def serve(
     from mopsbot.slack.app import SlackBot
     from mopsbot.slack.server import serve_http, serve_socket_mode
 
-    settings = load()
+    settings = load(service=True)
     if not settings.slack_bot_token:
         fail("set SLACK_BOT_TOKEN (xoxb-...) to serve Slack; see the README's Slack app section", code=2)
     if http and not settings.slack_signing_secret:
@@ -137,7 +137,7 @@ def watch(
     from mopsbot.slack.watch import WatchConfig, run_forever, run_once
     from mopsbot.workspace import WorkspaceError
 
-    settings = load()
+    settings = load(service=True)
     if not settings.slack_bot_token:
         fail("set SLACK_BOT_TOKEN (xoxb-...) so alerts can be posted; see the README's Slack app section", code=2)
     try:

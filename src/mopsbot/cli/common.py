@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 import typer
@@ -20,11 +21,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load() -> Settings:
-    """Settings for a command; a configuration error exits 2 with the variable named."""
+def load(service: bool = False) -> Settings:
+    """Settings for a command; a configuration error exits 2 with the variable named. Logs go to stderr at
+    MOPSBOT_LOG_LEVEL for services (`serve`, `watch`), at WARNING or above for the interactive commands."""
     try:
         settings = load_settings()
     except ConfigError as err:
         fail(str(err), code=2)
-    configure_logging(settings.log_level, settings.log_format)
+    level = settings.log_level if service else max(settings.log_level, "WARNING", key=logging.getLevelName)
+    configure_logging(level, settings.log_format)
     return settings

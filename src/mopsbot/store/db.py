@@ -62,7 +62,9 @@ def make_engine(url: str, timeout_s: float | None = None, **kwargs: Any) -> Engi
     if timeout_s is not None and parsed.get_backend_name() == "postgresql":
         connect_args = dict(kwargs.pop("connect_args", {}))
         connect_args.setdefault("connect_timeout", max(1, round(timeout_s)))
-        connect_args.setdefault("options", f"-c statement_timeout={int(timeout_s * 2000)}")
+        # libpq takes one `options` string: keep the URL's (e.g. a search_path) and add the statement timeout
+        options = " ".join(filter(None, [str(parsed.query.get("options") or ""), connect_args.get("options")]))
+        connect_args["options"] = f"{options} -c statement_timeout={int(timeout_s * 2000)}".strip()
         kwargs["connect_args"] = connect_args
         kwargs.setdefault("pool_timeout", timeout_s)
     return create_engine(url, **kwargs)
