@@ -26,9 +26,11 @@ def _open(settings: Settings):
     from mopsbot.knowledge.service import open_knowledge
 
     try:
-        return open_knowledge(settings)
+        knowledge = open_knowledge(settings)
+        knowledge.index.count()  # the index connects on first use: these commands need it now
     except (IndexUnavailable, EmbeddingUnavailable) as err:
         fail(str(err))
+    return knowledge
 
 
 def _caller(settings: Settings, user: str | None, channel: str | None, visibility: str | None) -> CallerContext:
