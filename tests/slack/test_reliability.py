@@ -218,3 +218,28 @@ def test_claims_expire_by_lease_not_by_time_since_received() -> None:
     assert other.claim("E2").outcome == "duplicate"
     assert other.claim("E1").outcome == "takeover"
     assert claims.finish("E1", "answered") is False  # the old owner lost it: its late close changes nothing
+
+
+def test_a_live_replica_renews_the_leases_of_its_slow_turns_so_no_sweeper_answers_them_twice(bot: Harness) -> None:
+    """A turn (or a slow Slack post) that outlasts one lease keeps its claim while its replica lives."""
+    from mopsbot.slack.server import Service
+
+    settings = bot.bot.settings.model_copy(update={"claim_lease_s": 0.3, "sweep_interval_s": 0.1})
+    slow = SlackBot(settings, lambda: bot.agent, client=bot.bot.app.client)
+    question = Question(LENA, MKTG, "channel", "9.1", "9.1", SOP, "EvSlow2")
+    slow.claims.claim("EvSlow2", question.to_dict())
+    slow.lifecycle.accept("EvSlow2")  # queued or being answered here
+    service = Service(slow, settings)
+    service.start()
+    try:
+        other = EventClaims(bot.agent.store, owner="other-replica:9", lease_s=60)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            assert other.orphans() == []
+            assert other.take_orphan("EvSlow2") is None
+            time.sleep(0.05)
+    finally:
+        slow.lifecycle.done("EvSlow2")
+        service.stop()
+    time.sleep(0.5)  # the replica stopped renewing (it died, say): the lease runs out and the claim can be taken
+    assert other.take_orphan("EvSlow2") is not None

@@ -275,9 +275,12 @@ class SlackBot:
         """Take over questions whose claim expired (their replica died or drained) and answer them. Returns how
         many were taken. Called by the sweeper; takes no more than there are workers, so live events go first."""
         taken = 0
+        mine = set(self.lifecycle.in_flight)
         for event_id in self.claims.orphans(limit=LISTENER_WORKERS):
             if self.lifecycle.draining.is_set():
                 break
+            if event_id in mine:  # still being answered here; its lease renewal failed or is late
+                continue
             claim = self.claims.take_orphan(event_id)
             if claim is None or not claim.request:
                 continue

@@ -90,7 +90,10 @@ class Service:
     def __init__(self, bot: SlackBot, settings: Settings) -> None:
         self.bot = bot
         self.settings = settings
+        # renewed three times a lease (and at least as often as the sweeper looks for orphans)
+        heartbeat = min(settings.claim_lease_s / 3, settings.sweep_interval_s)
         self._threads = [
+            Periodic("lease-renewer", heartbeat, self.renew),
             Periodic("sweeper", settings.sweep_interval_s, self.sweep),
             Periodic("pruner", settings.prune_interval_h * 3600, self.prune),
         ]
@@ -99,6 +102,11 @@ class Service:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+
+    def renew(self) -> None:
+        in_flight = self.bot.lifecycle.in_flight
+        if in_flight:
+            self.bot.claims.renew(in_flight)
 
     def sweep(self) -> None:
         if self.bot.lifecycle.draining.is_set():
@@ -125,9 +133,10 @@ class Service:
 
     def stop(self) -> list[str]:
         """Drain and stop the background work; returns the event ids given back unanswered."""
-        for thread in self._threads:
+        for thread in self._threads[1:]:  # leases are renewed while the drain lets turns finish
             thread.stop()
         left = self.bot.lifecycle.drain(self.settings.drain_timeout_s)
+        self._threads[0].stop()
         if left:
             try:
                 released = self.bot.claims.release(left)

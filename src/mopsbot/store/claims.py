@@ -118,6 +118,23 @@ class EventClaims:
                 .values(lease_until=self._clock() - timedelta(seconds=1))
             ).rowcount
 
+    def renew(self, event_ids: list[str]) -> int:
+        """Extend the lease of this process's open claims (events queued or being answered): a live replica whose
+        work outlasts one lease keeps its events, so no sweeper answers them a second time."""
+        if not event_ids:
+            return 0
+        now = self._clock()
+        with self.store.session() as s:
+            return s.execute(
+                update(ProcessedEvent)
+                .where(
+                    ProcessedEvent.event_id.in_(event_ids),
+                    ProcessedEvent.owner == self.owner,
+                    ProcessedEvent.status == "claimed",
+                )
+                .values(lease_until=now + self.lease)
+            ).rowcount
+
     def orphans(self, limit: int = 20) -> list[str]:
         """Claimed events whose lease ran out and that carry what is needed to answer them, oldest first."""
         now = self._clock()
