@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo seed test lint format bench cassettes clean
+.PHONY: setup demo seed test lint format bench soak cassettes clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,11 @@ bench: setup
 	$(BIN)/python -m benchmarks.bench_slack
 	$(BIN)/python benchmarks/bench_governance.py
 	$(BIN)/python benchmarks/bench_governance_blind.py
+	$(BIN)/python benchmarks/bench_warehouse.py
+
+## Two replicas for 10 minutes with a restart and a database bounce: answered once, lost, latency, RSS.
+soak: setup
+	$(BIN)/python -m benchmarks.bench_soak --minutes 10
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,13 +1,13 @@
 """The metrics warehouse, never held between questions: each question attaches the file read-only, then detaches.
 
 A held duckdb handle keeps the file's shared lock (no writer can open it) and keeps reading the old inode after
-`mopsbot demo seed` renames a new file over it. Measured (benchmarks/bench_warehouse.py, demo warehouse, 2 busy
-cores, p50 per question): held connection 9.3 ms, a new read-only connection per question 132 ms (14x: a duckdb
-instance start-up each time, 17 ms on an idle machine), ATTACH/DETACH on a held in-memory database 22 ms (2.4x;
-the cycle costs 2-3 ms, the rest is re-reading blocks a held handle caches). A snapshot copy would have to copy
-a file a writer may be changing, and doubles the disk. So: attach per question, to an in-memory database whose
-only reachable files are the warehouse and its WAL, settings locked, reads limited to one SELECT, each bounded
-by a timer that calls `interrupt()`.
+`mopsbot demo seed` renames a new file over it. Measured (benchmarks/bench_warehouse.py, demo warehouse, 2 cores
+at load 2, p50 per question): held connection 5.6 ms, a new read-only connection per question 58.8 ms (10.6x: a
+duckdb instance start-up each time), ATTACH/DETACH on a held in-memory database 13.6 ms (2.4x; the cycle costs
+2-3 ms, the rest is re-reading blocks a held handle caches). A snapshot copy would have to copy a file a writer
+may be changing, and doubles the disk. So: attach per question, to an in-memory database whose only reachable
+files are the warehouse and its WAL, settings locked, reads limited to one SELECT, each bounded by a timer that
+calls `interrupt()`.
 """
 
 from __future__ import annotations
