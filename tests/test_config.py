@@ -27,7 +27,7 @@ def test_precedence_overrides_then_env_then_dotenv_then_default(
     assert s.local_user == "U0OVERRIDE"  # explicit override beats the environment
     assert s.model == "from-env"  # environment beats .env
     assert s.port == 4000  # .env beats the default
-    assert s.llm_max_retries == 3  # default
+    assert s.llm_max_retries == 2  # default
 
 
 def test_unprefixed_names_for_openai_and_slack(monkeypatch: pytest.MonkeyPatch) -> None:
